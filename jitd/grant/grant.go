@@ -118,13 +118,13 @@ type Session struct {
 	Kind Kind   `json:"kind"`
 	User string `json:"user"`
 	// GrantID is empty when a standing rule or an exemption allowed it.
-	GrantID string `json:"grant_id,omitempty"`
+	GrantID  string `json:"grant_id,omitempty"`
 	RuleName string `json:"rule,omitempty"`
-	RunAs   string `json:"runas,omitempty"`
-	Command string `json:"command,omitempty"`
-	TTY     string `json:"tty,omitempty"`
-	Service string `json:"service,omitempty"`
-	RHost   string `json:"rhost,omitempty"`
+	RunAs    string `json:"runas,omitempty"`
+	Command  string `json:"command,omitempty"`
+	TTY      string `json:"tty,omitempty"`
+	Service  string `json:"service,omitempty"`
+	RHost    string `json:"rhost,omitempty"`
 	// PID is the process jitd signals to end the session (sudo's own pid, or
 	// the PAM host's); PIDStart is its start time in clock ticks since boot
 	// (/proc/PID/stat field 22) so that a reused pid is never signalled.
