@@ -1,0 +1,126 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jitpam/jit/jitd/grant"
+)
+
+// crashChildEnv makes the test binary act as the crash test's writer.
+const crashChildEnv = "JIT_STORE_CRASH_CHILD_DIR"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(crashChildEnv); dir != "" {
+		crashChild(dir)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// crashChild writes grants until it is killed, printing each id only after
+// CreateGrant returned: a printed id is an acknowledged write.
+func crashChild(dir string) {
+	s, err := Open(dir, Options{LockTimeout: 5 * time.Second})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(2)
+	}
+	for i := 0; ; i++ {
+		g, err := s.CreateGrant(grant.Grant{
+			User:      fmt.Sprintf("user%d", i%37),
+			Kind:      grant.KindSudo,
+			Commands:  []string{"/usr/bin/true"},
+			ExpiresAt: time.Now().Add(time.Hour),
+			Reason:    strings.Repeat("r", i%300), // vary record sizes so pages split
+		}, Audit{Actor: "crash"})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(3)
+		}
+		// os.Stdout is unbuffered: one write(2) per line, done before the
+		// next transaction starts.
+		fmt.Fprintln(os.Stdout, g.ID)
+	}
+}
+
+func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns writer processes")
+	}
+	dir := t.TempDir()
+	var acked []string
+	for round := range 5 {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r := bufio.NewReader(out)
+		killAfter := 30 + rand.IntN(60)
+		var lines []string
+		for len(lines) < killAfter {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				t.Fatalf("round %d: child stopped early after %d ids: %v; stderr: %s", round, len(lines), err, stderr.String())
+			}
+			lines = append(lines, strings.TrimSuffix(line, "\n"))
+		}
+		// Land the kill at a varying point of the next transaction.
+		time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		// Whatever the child wrote before it died is still in the pipe.
+		rest, _ := io.ReadAll(r)
+		for _, l := range strings.SplitAfter(string(rest), "\n") {
+			if strings.HasSuffix(l, "\n") { // a torn last line was not acknowledged
+				lines = append(lines, strings.TrimSuffix(l, "\n"))
+			}
+		}
+		werr := cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(werr, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("round %d: child ended with %v, not SIGKILL; stderr: %s", round, werr, stderr.String())
+		}
+		acked = append(acked, lines...)
+
+		s, err := Open(dir, Options{})
+		if err != nil {
+			t.Fatalf("round %d: reopen after SIGKILL: %v", round, err)
+		}
+		for _, id := range acked {
+			g, err := s.GetGrant(id)
+			if err != nil || g.State != grant.StateActive {
+				s.Close()
+				t.Fatalf("round %d: acknowledged grant %s: %+v %v", round, id, g, err)
+			}
+		}
+		if _, err := s.Verify(); err != nil {
+			s.Close()
+			t.Fatalf("round %d: audit chain after SIGKILL: %v", round, err)
+		}
+		checkIndexes(t, s)
+		c, _ := s.Counts()
+		t.Logf("round %d: %d ids acknowledged before SIGKILL, %d grants on disk in total (%d acknowledged so far)", round, len(lines), c.Grants, len(acked))
+		s.Close()
+	}
+}

@@ -1,0 +1,326 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/jitpam/jit/jitd/grant"
+)
+
+// SessionFilter selects sessions for ListSessions. Zero fields match
+// everything.
+type SessionFilter struct {
+	User     string
+	GrantID  string
+	Kind     grant.Kind
+	OpenOnly bool
+}
+
+func decodeSession(id string, v []byte) (grant.Session, error) {
+	var s grant.Session
+	if err := json.Unmarshal(v, &s); err != nil {
+		return grant.Session{}, fmt.Errorf("decode session %s: %w", id, err)
+	}
+	return s, nil
+}
+
+func getSession(tx *bolt.Tx, id string) (grant.Session, error) {
+	v := tx.Bucket([]byte(bucketSessions)).Get([]byte(id))
+	if v == nil {
+		return grant.Session{}, fmt.Errorf("session %s: %w", id, ErrNotFound)
+	}
+	return decodeSession(id, v)
+}
+
+// putSession writes sess and keeps the open index in step with its state.
+func (w *wtx) putSession(sess *grant.Session) error {
+	sess.StartedAt, sess.EndedAt = utc(sess.StartedAt), utc(sess.EndedAt)
+	v, err := json.Marshal(sess)
+	if err != nil {
+		return fmt.Errorf("encode session %s: %w", sess.ID, err)
+	}
+	if err := w.bucket(bucketSessions).Put([]byte(sess.ID), v); err != nil {
+		return fmt.Errorf("write session %s: %w", sess.ID, err)
+	}
+	open := w.bucket(bucketSessionsOpen)
+	key := openSessionKey(sess.GrantID, sess.ID)
+	if sess.State == grant.SessionOpen {
+		err = open.Put(key, nil)
+	} else {
+		err = open.Delete(key)
+	}
+	if err != nil {
+		return fmt.Errorf("index session %s: %w", sess.ID, err)
+	}
+	return nil
+}
+
+func sessionFields(sess *grant.Session) map[string]string {
+	m := map[string]string{
+		"kind":      string(sess.Kind),
+		"rule":      sess.RuleName,
+		"runas":     sess.RunAs,
+		"command":   sess.Command,
+		"tty":       sess.TTY,
+		"service":   sess.Service,
+		"rhost":     sess.RHost,
+		"pid":       strconv.Itoa(sess.PID),
+		"pid_start": strconv.FormatUint(sess.PIDStart, 10),
+	}
+	if sess.AuditSession != 0 {
+		m["audit_session"] = strconv.FormatUint(uint64(sess.AuditSession), 10)
+	}
+	return m
+}
+
+// OpenSession registers a running elevated session. The store assigns ID
+// ("s-" + 8 hex digits), State (open) and StartedAt (now, if zero). PID must
+// be positive: it is what jitd signals to end the session. When GrantID is
+// set, the grant must exist, be active and belong to the same user and
+// kind; a session cannot be registered under a grant that ended meanwhile
+// (*AlreadyEndedError), so a command that raced a revocation is stopped.
+func (s *Store) OpenSession(sess grant.Session, a Audit) (grant.Session, error) {
+	err := s.update(func(w *wtx) error {
+		if err := a.validate(); err != nil {
+			return err
+		}
+		if sess.ID != "" {
+			return invalidf("session id %q given; ids are assigned by the store", sess.ID)
+		}
+		if err := validName("session user", sess.User); err != nil {
+			return err
+		}
+		if err := validKind(sess.Kind); err != nil {
+			return err
+		}
+		if sess.PID <= 0 {
+			return invalidf("session pid %d is not a process id", sess.PID)
+		}
+		if sess.State != "" && sess.State != grant.SessionOpen {
+			return invalidf("a new session must be %q, not %q", grant.SessionOpen, sess.State)
+		}
+		if !sess.EndedAt.IsZero() || sess.ExitStatus != nil || sess.EndReason != "" {
+			return invalidf("a new session cannot carry end details")
+		}
+		sess.GrantID = normID(sess.GrantID)
+		if sess.GrantID != "" {
+			g, err := getGrant(w.tx, sess.GrantID)
+			if err != nil {
+				return err
+			}
+			if g.State != grant.StateActive {
+				return &AlreadyEndedError{What: "grant", ID: g.ID, State: string(g.State), EndedAt: g.EndedAt, EndedBy: g.EndedBy}
+			}
+			if g.User != sess.User {
+				return invalidf("grant %s belongs to %q, not to %q", g.ID, g.User, sess.User)
+			}
+			if g.Kind != sess.Kind {
+				return invalidf("grant %s is a %s grant, not %s", g.ID, g.Kind, sess.Kind)
+			}
+		}
+		sess.State = grant.SessionOpen
+		if sess.StartedAt.IsZero() {
+			sess.StartedAt = w.now
+		}
+		id, err := newID(w.tx, prefixSession, w.bucket(bucketSessions))
+		if err != nil {
+			return err
+		}
+		sess.ID = id
+		if err := w.putSession(&sess); err != nil {
+			return err
+		}
+		return w.audit(EventSessionOpened, a, AuditRecord{User: sess.User, GrantID: sess.GrantID, SessionID: sess.ID}, sessionFields(&sess))
+	})
+	if err != nil {
+		return grant.Session{}, fmt.Errorf("open session for %s: %w", sess.User, err)
+	}
+	return sess, nil
+}
+
+func (s *Store) endSession(id string, state grant.SessionState, exit *int, at time.Time, a Audit) (grant.Session, error) {
+	var out grant.Session
+	err := s.update(func(w *wtx) error {
+		if err := a.validate(); err != nil {
+			return err
+		}
+		sess, err := getSession(w.tx, normID(id))
+		if err != nil {
+			return err
+		}
+		if sess.State != grant.SessionOpen {
+			return &AlreadyEndedError{What: "session", ID: sess.ID, State: string(sess.State), EndedAt: sess.EndedAt}
+		}
+		if at.IsZero() {
+			at = w.now
+		}
+		sess.State, sess.EndedAt, sess.EndReason = state, at, a.Reason
+		if exit != nil {
+			v := *exit
+			sess.ExitStatus = &v
+		}
+		if err := w.putSession(&sess); err != nil {
+			return err
+		}
+		out = sess
+		fields := map[string]string{"ended_at": fmtTime(sess.EndedAt), "pid": strconv.Itoa(sess.PID)}
+		if sess.ExitStatus != nil {
+			fields["exit_status"] = strconv.Itoa(*sess.ExitStatus)
+		}
+		ev := EventSessionClosed
+		if state == grant.SessionTerminated {
+			ev = EventSessionTerminated
+		}
+		return w.audit(ev, a, AuditRecord{User: sess.User, GrantID: sess.GrantID, SessionID: sess.ID}, fields)
+	})
+	return out, err
+}
+
+// CloseSession records that a session ended by itself (the command exited,
+// the user logged out) at at (zero: now), with its exit status if known. A
+// session that already ended yields an *AlreadyEndedError.
+func (s *Store) CloseSession(id string, exitStatus *int, at time.Time, a Audit) (grant.Session, error) {
+	out, err := s.endSession(id, grant.SessionClosed, exitStatus, at, a)
+	if err != nil {
+		return grant.Session{}, fmt.Errorf("close session %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// TerminateSession records that jitd ended a session (grant expired or
+// revoked); a.Reason says why. A session that already ended (for instance
+// closed by the PAM module while jitd was signalling it) yields an
+// *AlreadyEndedError.
+func (s *Store) TerminateSession(id string, at time.Time, a Audit) (grant.Session, error) {
+	out, err := s.endSession(id, grant.SessionTerminated, nil, at, a)
+	if err != nil {
+		return grant.Session{}, fmt.Errorf("terminate session %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// GetSession returns one session.
+func (s *Store) GetSession(id string) (grant.Session, error) {
+	var out grant.Session
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		out, err = getSession(tx, normID(id))
+		return err
+	})
+	if err != nil {
+		return grant.Session{}, fmt.Errorf("get session: %w", err)
+	}
+	return out, nil
+}
+
+// ListSessions returns the sessions f selects, oldest first.
+func (s *Store) ListSessions(f SessionFilter) ([]grant.Session, error) {
+	var out []grant.Session
+	err := s.view(func(tx *bolt.Tx) error {
+		keep := func(sess grant.Session) {
+			if (f.User == "" || sess.User == f.User) && (f.GrantID == "" || sess.GrantID == normID(f.GrantID)) &&
+				(f.Kind == "" || sess.Kind == f.Kind) {
+				out = append(out, sess)
+			}
+		}
+		if f.OpenOnly {
+			var prefix []byte
+			if f.GrantID != "" {
+				prefix = openSessionPrefix(normID(f.GrantID))
+			}
+			sessions, err := openSessions(tx, prefix)
+			for _, sess := range sessions {
+				keep(sess)
+			}
+			return err
+		}
+		return tx.Bucket([]byte(bucketSessions)).ForEach(func(k, v []byte) error {
+			sess, err := decodeSession(string(k), v)
+			if err != nil {
+				return err
+			}
+			keep(sess)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	slices.SortFunc(out, func(a, b grant.Session) int {
+		if c := a.StartedAt.Compare(b.StartedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// openSessions loads the open sessions whose index key starts with prefix
+// (nil: all).
+func openSessions(tx *bolt.Tx, prefix []byte) ([]grant.Session, error) {
+	var out []grant.Session
+	sessions := tx.Bucket([]byte(bucketSessions))
+	err := scanPrefix(tx.Bucket([]byte(bucketSessionsOpen)), prefix, func(rest []byte) error {
+		id := rest
+		if prefix == nil {
+			// The whole key is grant id ‖ 0x00 ‖ session id.
+			i := bytes.IndexByte(rest, 0)
+			if i < 0 {
+				return fmt.Errorf("%w: bad open-session index key %q", ErrForeignDB, rest)
+			}
+			id = rest[i+1:]
+		}
+		v := sessions.Get(id)
+		if v == nil {
+			return fmt.Errorf("%w: open-session index names session %s, which does not exist", ErrForeignDB, id)
+		}
+		sess, err := decodeSession(string(id), v)
+		if err != nil {
+			return err
+		}
+		out = append(out, sess)
+		return nil
+	})
+	return out, err
+}
+
+// OpenSessionsForGrant returns the open sessions running under a grant: what
+// jitd must terminate when the grant ends.
+func (s *Store) OpenSessionsForGrant(grantID string) ([]grant.Session, error) {
+	id := normID(grantID)
+	if id == "" {
+		return nil, fmt.Errorf("open sessions for grant: %w", invalidf("empty grant id"))
+	}
+	var out []grant.Session
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		out, err = openSessions(tx, openSessionPrefix(id))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open sessions for grant %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// OpenSessions returns every open session, with or without a grant: what
+// jitd must re-check after a restart.
+func (s *Store) OpenSessions() ([]grant.Session, error) {
+	var out []grant.Session
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		out, err = openSessions(tx, nil)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open sessions: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,143 @@
+package store
+
+import (
+	"errors"
+	"regexp"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jitpam/jit/jitd/grant"
+)
+
+func sudoSession(user, grantID string, pid int) grant.Session {
+	return grant.Session{
+		Kind: grant.KindSudo, User: user, GrantID: grantID, RunAs: "root",
+		Command: "/usr/bin/systemctl restart nginx", TTY: "/dev/pts/3", PID: pid, PIDStart: 123456,
+	}
+}
+
+func TestSessions(t *testing.T) {
+	s, c := openTest(t)
+	g := mustCreate(t, s, sudoGrant("alice", c.Now().Add(time.Hour)))
+	other := mustCreate(t, s, sudoGrant("alice", c.Now().Add(time.Hour)))
+
+	s1, err := s.OpenSession(sudoSession("alice", g.ID, 100), Audit{Actor: "root"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^s-[0-9a-f]{8}$`).MatchString(s1.ID) || s1.State != grant.SessionOpen || !s1.StartedAt.Equal(c.Now()) {
+		t.Fatalf("opened %+v", s1)
+	}
+	s2, err := s.OpenSession(sudoSession("alice", g.ID, 101), Audit{Actor: "root"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3, err := s.OpenSession(sudoSession("alice", other.ID, 102), Audit{Actor: "root"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A session a standing rule allowed has no grant.
+	rule := grant.Session{Kind: grant.KindLogin, User: "bob", RuleName: "oncall-login", Service: "sshd", RHost: "10.0.0.1", PID: 200}
+	s4, err := s.OpenSession(rule, Audit{Actor: "root"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkIndexes(t, s)
+
+	for name, sess := range map[string]grant.Session{
+		"no pid":        sudoSession("alice", g.ID, 0),
+		"other's grant": sudoSession("bob", g.ID, 1),
+		"wrong kind":    {Kind: grant.KindLogin, User: "alice", GrantID: g.ID, PID: 1},
+		"closed":        {Kind: grant.KindSudo, User: "alice", PID: 1, State: grant.SessionClosed},
+	} {
+		if _, err := s.OpenSession(sess, Audit{Actor: "root"}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		}
+	}
+	_, err = s.OpenSession(sudoSession("alice", "g-00000000", 1), Audit{Actor: "root"})
+	wantErr(t, err, ErrNotFound)
+
+	check := func(name string, got []grant.Session, err error, want ...grant.Session) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if g, w := sessionIDs(got), sessionIDs(want); !slices.Equal(g, w) {
+			t.Errorf("%s = %v, want %v", name, g, w)
+		}
+	}
+	got, err := s.OpenSessionsForGrant(g.ID)
+	check("OpenSessionsForGrant", got, err, s1, s2)
+	got, err = s.OpenSessions()
+	check("OpenSessions", got, err, s1, s2, s3, s4)
+
+	exit := 3
+	c.Advance(time.Minute)
+	closed, err := s.CloseSession(s1.ID, &exit, time.Time{}, Audit{Actor: "root", Reason: "command exited"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if closed.State != grant.SessionClosed || closed.ExitStatus == nil || *closed.ExitStatus != 3 || !closed.EndedAt.Equal(c.Now()) {
+		t.Fatalf("closed %+v", closed)
+	}
+	_, err = s.CloseSession(s1.ID, nil, time.Time{}, Audit{Actor: "root"})
+	wantErr(t, err, ErrAlreadyEnded)
+	_, err = s.TerminateSession(s1.ID, time.Time{}, Audit{Actor: "jitd"})
+	var ae *AlreadyEndedError
+	if !errors.As(err, &ae) || ae.What != "session" || ae.State != string(grant.SessionClosed) {
+		t.Fatalf("terminate closed session: %v", err)
+	}
+
+	// Ending the grant: jitd terminates what runs under it.
+	if _, err := s.EndGrant(g.ID, grant.StateRevoked, time.Time{}, lead("stop")); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.OpenSessionsForGrant(g.ID)
+	check("OpenSessionsForGrant after revoke", got, err, s2)
+	term, err := s.TerminateSession(s2.ID, time.Time{}, Audit{Actor: "jitd", Reason: "grant revoked"})
+	if err != nil || term.State != grant.SessionTerminated || term.EndReason != "grant revoked" {
+		t.Fatalf("terminate: %+v %v", term, err)
+	}
+	got, err = s.OpenSessionsForGrant(g.ID)
+	check("OpenSessionsForGrant after terminate", got, err)
+
+	// No new session may start under the ended grant.
+	_, err = s.OpenSession(sudoSession("alice", g.ID, 103), Audit{Actor: "root"})
+	wantErr(t, err, ErrAlreadyEnded)
+
+	got, err = s.ListSessions(SessionFilter{})
+	check("ListSessions", got, err, s1, s2, s3, s4)
+	got, err = s.ListSessions(SessionFilter{OpenOnly: true})
+	check("ListSessions open", got, err, s3, s4)
+	got, err = s.ListSessions(SessionFilter{User: "alice"})
+	check("ListSessions alice", got, err, s1, s2, s3)
+	got, err = s.ListSessions(SessionFilter{GrantID: g.ID})
+	check("ListSessions grant", got, err, s1, s2)
+	got, err = s.ListSessions(SessionFilter{OpenOnly: true, GrantID: other.ID})
+	check("ListSessions open grant", got, err, s3)
+	got, err = s.ListSessions(SessionFilter{Kind: grant.KindLogin})
+	check("ListSessions login", got, err, s4)
+	checkIndexes(t, s)
+
+	if _, err := s.OpenSessionsForGrant(""); !errors.Is(err, ErrInvalid) {
+		t.Errorf("OpenSessionsForGrant(\"\"): %v", err)
+	}
+	one, err := s.GetSession(s4.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalJSON(t, one, s4)
+
+	recs, _ := s.AuditSince(time.Time{})
+	var events []Event
+	for _, r := range recs {
+		if r.SessionID != "" {
+			events = append(events, r.Event)
+		}
+	}
+	want := []Event{EventSessionOpened, EventSessionOpened, EventSessionOpened, EventSessionOpened, EventSessionClosed, EventSessionTerminated}
+	if !slices.Equal(events, want) {
+		t.Fatalf("session audit events %v, want %v", events, want)
+	}
+}

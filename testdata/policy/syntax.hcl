@@ -1,0 +1,4 @@
+approvers = ["lead"
+
+rule "x" {
+  users = ["alice"]

@@ -1,0 +1,10 @@
+approver = ["lead"]
+
+logins {
+  services = ["sshd"]
+}
+
+recording {
+  required = true
+  output   = true
+}
