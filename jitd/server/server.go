@@ -293,10 +293,11 @@ func (s *Server) writeDecisions(ctx context.Context) {
 	const batchMax = 256
 	var batch []store.AuditRecord
 	flush := func() {
-		for _, r := range batch {
-			if _, err := s.cfg.Store.AppendAudit(r); err != nil {
-				s.log.Error("appending a decision to the audit chain failed", "event", r.Event, "user", r.User, "error", err)
-			}
+		if len(batch) == 0 {
+			return
+		}
+		if _, err := s.cfg.Store.AppendAuditBatch(batch); err != nil {
+			s.log.Error("appending decisions to the audit chain failed; they are in journald", "count", len(batch), "error", err)
 		}
 		batch = batch[:0]
 	}
@@ -326,10 +327,15 @@ func (s *Server) writeDecisions(ctx context.Context) {
 	}
 }
 
-// onAudit is the store's OnAudit hook: every committed chain record goes to
-// journald too.
+// OnAudit is the store's OnAudit hook: every committed chain record goes to
+// journald too, except decisions, which went to journald the moment they
+// were made (the chain copy follows in a batch).
 func OnAudit(sink *auditlog.Sink) func(store.AuditRecord) {
 	return func(r store.AuditRecord) {
+		switch r.Event {
+		case auditlog.EventDecisionAllow, auditlog.EventDecisionDeny:
+			return
+		}
 		if sink != nil {
 			sink.Record(r)
 		}
