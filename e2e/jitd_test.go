@@ -129,9 +129,9 @@ func TestJitdJournal(t *testing.T) {
 	}
 
 	want := map[string]map[string]string{
-		"grant.created":  {"JIT_USER": "jitalice", "JIT_ACTOR": "jitlead", "JIT_GRANT_ID": id, "JIT_REASON": "INC-4711", "MESSAGE_ID": "a6ca6f1b82b141508bbaceb1ef38127a"},
-		"grant.revoked":  {"JIT_USER": "jitalice", "JIT_ACTOR": "jitlead", "JIT_GRANT_ID": id, "JIT_REASON": "fixed", "MESSAGE_ID": "b2abc4c6a3344ee199eddbe9f02fea05"},
-		"decision.deny":  {"JIT_USER": "jitalice", "JIT_ACTOR": "root", "JIT_COMMAND": "/usr/bin/systemctl restart nginx", "JIT_RUNAS": "root", "JIT_TTY": "/dev/pts/9", "MESSAGE_ID": "97607eb77c2749068f767fbed5c941d3"},
+		"grant.created": {"JIT_USER": "jitalice", "JIT_ACTOR": "jitlead", "JIT_GRANT_ID": id, "JIT_REASON": "INC-4711", "MESSAGE_ID": "a6ca6f1b82b141508bbaceb1ef38127a"},
+		"grant.revoked": {"JIT_USER": "jitalice", "JIT_ACTOR": "jitlead", "JIT_GRANT_ID": id, "JIT_REASON": "fixed", "MESSAGE_ID": "b2abc4c6a3344ee199eddbe9f02fea05"},
+		"decision.deny": {"JIT_USER": "jitalice", "JIT_ACTOR": "root", "JIT_COMMAND": "/usr/bin/systemctl restart nginx", "JIT_RUNAS": "root", "JIT_TTY": "/dev/pts/9", "MESSAGE_ID": "97607eb77c2749068f767fbed5c941d3"},
 	}
 	for event, fields := range want {
 		entries := sb.WaitJournal(10*time.Second, nil, "SYSLOG_IDENTIFIER=jitd", "JIT_EVENT="+event)
