@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -328,5 +330,77 @@ func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 			t.Fatalf("timed out waiting for: %s", what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Under systemd: jitd takes the socket it is handed, tells systemd when it is
+// ready and stopping, and pings the watchdog. systemd-socket-activate and a
+// NOTIFY_SOCKET of the test's own stand in for PID 1.
+func TestJitdSocketActivationAndNotify(t *testing.T) {
+	sb := sandbox.New(t)
+	sandbox.RequireProgram(t, "/usr/bin/systemd-socket-activate")
+	notifyPath := "/run/jitd-test-notify.sock"
+	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer notify.Close()
+	msgs := make(chan string, 64)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, _, err := notify.ReadFromUnix(buf)
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- string(buf[:n])
+		}
+	}()
+	cmd := exec.Command("/usr/bin/systemd-socket-activate", "-l", sandbox.SocketPath,
+		"-E", "NOTIFY_SOCKET="+notifyPath, "-E", "WATCHDOG_USEC=200000",
+		sb.Artifact("jitd"), "-state", sb.Dir+"/state", "-config", sandbox.PolicyPath)
+	proc := sb.Start("socket-activate", cmd)
+	waitFor(t, 10*time.Second, "socket listening", func() bool {
+		_, err := os.Stat(sandbox.SocketPath)
+		return err == nil
+	})
+	// The first connection starts jitd on the inherited socket.
+	c := api.NewClient(sandbox.SocketPath)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Status(ctx); err != nil {
+		t.Fatalf("status through the activated socket: %v\n%s", err, proc.Output())
+	}
+	if !strings.Contains(proc.Output(), "socket_activated=true") {
+		t.Fatalf("jitd did not use the inherited socket:\n%s", proc.Output())
+	}
+	want := map[string]bool{"READY=1": false, "WATCHDOG=1": false}
+	deadline := time.After(10 * time.Second)
+	for !want["READY=1"] || !want["WATCHDOG=1"] {
+		select {
+		case m := <-msgs:
+			for k := range want {
+				if strings.Contains(m, k) {
+					want[k] = true
+				}
+			}
+		case <-deadline:
+			t.Fatalf("notifications seen: %v", want)
+		}
+	}
+	if err := proc.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case m := <-msgs:
+			if strings.Contains(m, "STOPPING=1") {
+				return
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no STOPPING=1 after SIGTERM\n%s", proc.Output())
+		}
 	}
 }

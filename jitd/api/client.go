@@ -26,14 +26,24 @@ type Client struct {
 
 // NewClient returns a client for the socket at path ("" means DefaultSocket).
 // Every call also honours its context's deadline.
-func NewClient(path string) *Client {
+func NewClient(path string) *Client { return NewClientDialer(path, nil) }
+
+// NewClientDialer is NewClient with dial making the connections to the
+// socket at path (nil: a plain Unix-socket dial). The sudo plugin wraps
+// its connections so that a write can never raise SIGPIPE inside sudo.
+func NewClientDialer(path string, dial func(ctx context.Context, path string) (net.Conn, error)) *Client {
 	if path == "" {
 		path = DefaultSocket
 	}
-	var d net.Dialer
+	if dial == nil {
+		var d net.Dialer
+		dial = func(ctx context.Context, path string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", path)
+		}
+	}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, "unix", path)
+			return dial(ctx, path)
 		},
 		MaxIdleConns:           4,
 		IdleConnTimeout:        30 * time.Second,

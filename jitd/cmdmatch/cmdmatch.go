@@ -346,8 +346,25 @@ func (p Pattern) Match(cmd string, args []string) bool {
 	return true
 }
 
+// validPath reports whether p is absolute, clean (what path.Clean would
+// return) and not the root itself, without allocating: it runs on every
+// Match.
 func validPath(p string) bool {
-	return len(p) > 1 && p[0] == '/' && path.Clean(p) == p && strings.IndexByte(p, 0) < 0
+	if len(p) < 2 || p[0] != '/' || p[len(p)-1] == '/' {
+		return false
+	}
+	for i := 1; i <= len(p); {
+		j := strings.IndexByte(p[i:], '/')
+		if j < 0 {
+			j = len(p) - i
+		}
+		switch p[i : i+j] {
+		case "", ".", "..":
+			return false
+		}
+		i += j + 1
+	}
+	return strings.IndexByte(p, 0) < 0
 }
 
 // IsAll reports whether the pattern is ALL.

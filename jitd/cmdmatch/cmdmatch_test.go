@@ -379,3 +379,27 @@ func BenchmarkMatch(b *testing.B) {
 		glob.Match("/usr/bin/systemctl", args)
 	}
 }
+
+func TestValidPath(t *testing.T) {
+	for _, p := range []string{"", "/", "//", "/a/", "/a//b", "/a/./b", "/a/../b", "/a/..", "/a/.", "a", "./a", "/a\x00", "/.", "/.."} {
+		if validPath(p) {
+			t.Errorf("validPath(%q) = true", p)
+		}
+	}
+	for _, p := range []string{"/a", "/a/b", "/a/.b", "/a/..b", "/a/b.", "/a b/c", "/..a/...", "/usr/bin/systemctl"} {
+		if !validPath(p) {
+			t.Errorf("validPath(%q) = false", p)
+		}
+	}
+}
+
+func FuzzValidPath(f *testing.F) {
+	f.Add("/usr/bin/ls")
+	f.Add("/a/../b")
+	f.Fuzz(func(t *testing.T, p string) {
+		want := len(p) > 1 && path.IsAbs(p) && path.Clean(p) == p && !strings.Contains(p, "\x00")
+		if got := validPath(p); got != want {
+			t.Fatalf("validPath(%q) = %v, want %v", p, got, want)
+		}
+	})
+}

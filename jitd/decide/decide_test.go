@@ -605,7 +605,7 @@ func BenchmarkDecide(b *testing.B) {
 		set := benchSet(b, n)
 		reqs := []Request{
 			sudo("user000007", "/usr/bin/systemctl", "restart", "nginx"),
-			sudo("user000003", "/usr/bin/systemctl", "stop", "nginx"),
+			sudo("user000001", "/usr/bin/systemctl", "stop", "nginx"),
 			sudo("nobody", "/usr/bin/systemctl", "restart", "nginx"),
 			with2(sudo("user000005", "/usr/bin/systemctl", "reload", "nginx"), func(r *Request) { r.Groups = []string{"staff", "web"} }),
 		}

@@ -1,0 +1,228 @@
+/*
+ * jit_sudo.so, C side: the sudo policy plugin struct `jit_policy` and the
+ * trampolines that enter Go.
+ *
+ * The Go runtime starts when sudo loads this library and lives in the
+ * process that loaded it. A process forked from it (sudo -b forks before it
+ * runs the command, and calls the plugin again in the child) has one thread
+ * and a Go runtime that believes it has many: entering Go there hangs. So
+ * every entry point checks getpid() against the pid that called open and,
+ * in any other process, never enters Go: it says why through sudo's printf
+ * (plain C) and refuses.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sudo_plugin.h>
+
+#include "plugin.h"
+#include "_cgo_export.h"
+
+static pid_t open_pid;
+static unsigned int api_version;
+static sudo_printf_t plugin_printf;
+static sudo_conv_t plugin_conv;
+
+pid_t
+jit_open_pid(void)
+{
+	return open_pid;
+}
+
+int
+jit_print(int msg_type, const char *msg)
+{
+	if (plugin_printf == NULL || msg == NULL)
+		return -1;
+	return plugin_printf(msg_type, "%s", msg);
+}
+
+int
+jit_conv(int msg_type, const char *msg, char **reply)
+{
+	struct sudo_conv_message m;
+	struct sudo_conv_reply r;
+	int rc;
+
+	*reply = NULL;
+	if (plugin_conv == NULL)
+		return -1;
+	memset(&m, 0, sizeof(m));
+	memset(&r, 0, sizeof(r));
+	m.msg_type = msg_type;
+	m.timeout = 0;
+	m.msg = msg;
+	rc = plugin_conv(1, &m, &r, NULL);
+	*reply = r.reply;
+	return rc == 0 ? 0 : -1;
+}
+
+/* errstr exists from API 1.15 on; before that the pointer is garbage. */
+static void
+set_errstr(const char **errstr, char *msg)
+{
+	if (msg != NULL && errstr != NULL &&
+	    SUDO_API_VERSION_GET_MINOR(api_version) >= 15)
+		*errstr = msg;
+}
+
+/*
+ * foreign reports whether this call comes from a process other than the one
+ * that opened the plugin, and if so says why nothing will happen. Never
+ * enters Go.
+ */
+static int
+foreign(const char *what, const char **errstr)
+{
+	static char msg[512];
+	pid_t pid = getpid();
+
+	if (open_pid != 0 && pid == open_pid)
+		return 0;
+	snprintf(msg, sizeof(msg),
+	    "jit: refusing %s in a forked sudo process (pid %d; the plugin was "
+	    "opened in pid %d): jit does not run in processes sudo forks, so "
+	    "sudo -b is not supported; run `sudo CMD &` from your shell instead",
+	    what, (int)pid, (int)open_pid);
+	if (plugin_printf != NULL)
+		plugin_printf(SUDO_CONV_ERROR_MSG, "%s\n", msg);
+	set_errstr(errstr, msg);
+	return 1;
+}
+
+static int
+policy_open(unsigned int version, sudo_conv_t conversation,
+    sudo_printf_t sudo_plugin_printf, char * const settings[],
+    char * const user_info[], char * const user_env[],
+    char * const plugin_options[], const char **errstr)
+{
+	char *msg = NULL;
+	int rc;
+
+	plugin_printf = sudo_plugin_printf;
+	plugin_conv = conversation;
+	api_version = version;
+	if (SUDO_API_VERSION_GET_MAJOR(version) != SUDO_API_VERSION_MAJOR) {
+		if (plugin_printf != NULL)
+			plugin_printf(SUDO_CONV_ERROR_MSG,
+			    "jit: sudo's plugin API is %u.%u, jit_sudo.so needs %d.x\n",
+			    SUDO_API_VERSION_GET_MAJOR(version),
+			    SUDO_API_VERSION_GET_MINOR(version),
+			    SUDO_API_VERSION_MAJOR);
+		return -1;
+	}
+	if (open_pid != 0 && open_pid != getpid()) {
+		(void)foreign("open", errstr);
+		return -1;
+	}
+	open_pid = getpid();
+	/* plugin_options exist from API 1.2 on. */
+	rc = jitGoOpen(version, (char **)settings, (char **)user_info,
+	    (char **)user_env,
+	    SUDO_API_VERSION_GET_MINOR(version) >= 2 ? (char **)plugin_options : NULL,
+	    &msg);
+	set_errstr(errstr, msg);
+	return rc;
+}
+
+static void
+policy_close(int exit_status, int error)
+{
+	if (open_pid == 0 || getpid() != open_pid)
+		return;	/* a forked sudo: stay out of Go, say nothing */
+	jitGoClose(exit_status, error);
+}
+
+static int
+policy_show_version(int verbose)
+{
+	if (foreign("show_version", NULL))
+		return -1;
+	return jitGoShowVersion(verbose);
+}
+
+static int
+policy_check(int argc, char * const argv[], char *env_add[],
+    char **command_info[], char **argv_out[], char **user_env_out[],
+    const char **errstr)
+{
+	char *msg = NULL;
+	int rc;
+
+	if (foreign("check_policy", errstr))
+		return -1;
+	rc = jitGoCheckPolicy(argc, (char **)argv, env_add, command_info,
+	    argv_out, user_env_out, &msg);
+	set_errstr(errstr, msg);
+	return rc;
+}
+
+static int
+policy_list(int argc, char * const argv[], int verbose, const char *user,
+    const char **errstr)
+{
+	char *msg = NULL;
+	int rc;
+
+	if (foreign("list", errstr))
+		return -1;
+	rc = jitGoList(argc, (char **)argv, verbose, (char *)user, &msg);
+	set_errstr(errstr, msg);
+	return rc;
+}
+
+static int
+policy_validate(const char **errstr)
+{
+	char *msg = NULL;
+	int rc;
+
+	if (foreign("validate", errstr))
+		return -1;
+	rc = jitGoValidate(&msg);
+	set_errstr(errstr, msg);
+	return rc;
+}
+
+static void
+policy_invalidate(int rmcred)
+{
+	if (foreign("invalidate", NULL))
+		return;
+	jitGoInvalidate(rmcred);
+}
+
+/*
+ * init_session runs right before sudo forks the command. Its only job here
+ * is the second line of the pid guard: with sudo -b, sudo has already
+ * forked into the background when it gets here, so a foreign pid means the
+ * command must not start.
+ */
+static int
+policy_init_session(struct passwd *pwd, char **user_env_out[],
+    const char **errstr)
+{
+	if (foreign("to start the command", errstr))
+		return -1;
+	return 1;
+}
+
+/* sudo looks this symbol up by name (sudo.conf: Plugin jit_policy ...). It
+ * must be a writable global: sudo fills in event_alloc. */
+struct policy_plugin jit_policy = {
+	SUDO_POLICY_PLUGIN,
+	SUDO_API_VERSION,
+	policy_open,
+	policy_close,
+	policy_show_version,
+	policy_check,
+	policy_list,
+	policy_validate,
+	policy_invalidate,
+	policy_init_session,
+	NULL,	/* register_hooks */
+	NULL,	/* deregister_hooks */
+	NULL	/* event_alloc: filled in by sudo */
+};
