@@ -52,9 +52,9 @@ func jitGoOpen(version C.uint, settings, userInfo, userEnv, options **C.char, er
 }
 
 //export jitGoClose
-func jitGoClose(exitStatus, errno C.int) {
+func jitGoClose(exitStatus, errnum C.int) {
 	if plug != nil {
-		plug.close(int(exitStatus), int(errno))
+		plug.close(int(exitStatus), int(errnum))
 	}
 }
 

@@ -146,7 +146,7 @@ func (p *plugin) checkPolicy(argv, envAdd []string) (*checkResult, int) {
 		return p.refuse(a, d.Code, why, d)
 	}
 	if d.Authenticate && !breakglass {
-		if err := p.authenticate(d.AuthCache); err != nil {
+		if err := p.authenticate(time.Duration(d.AuthCache)); err != nil {
 			return p.refuse(a, "auth", err.Error(), d)
 		}
 	}
@@ -432,8 +432,3 @@ func clip(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// loginShell returns user's shell from the user database (os/user does not
-// expose it).
-func loginShell(name string) string {
-	return passwdField(name, 6)
-}

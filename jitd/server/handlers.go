@@ -346,7 +346,7 @@ func (s *Server) handleCreateGrant(w http.ResponseWriter, r *http.Request) {
 			Reason: created.Reason, Fields: map[string]string{"breakglass": "true", "commands": strings.Join(created.Commands, "; ")},
 		})
 	}
-	s.changed()
+	s.changed(created.User)
 	writeJSON(w, http.StatusCreated, created)
 }
 
@@ -511,7 +511,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, storeErr(err))
 		return
 	}
-	s.changed()
+	s.changed(g.User)
 	if s.cfg.OnGrantEnd != nil {
 		s.cfg.OnGrantEnd(g)
 	}
@@ -553,7 +553,7 @@ func (s *Server) handleExtend(w http.ResponseWriter, r *http.Request) {
 		writeError(w, storeErr(err))
 		return
 	}
-	s.changed()
+	s.changed(g.User)
 	writeJSON(w, http.StatusOK, g)
 }
 
@@ -668,7 +668,7 @@ func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request) {
 		writeError(w, storeErr(err))
 		return
 	}
-	s.changed()
+	s.changed(created.User)
 	writeJSON(w, http.StatusCreated, created)
 }
 
