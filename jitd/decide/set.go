@@ -79,7 +79,7 @@ func NewSet(grants []grant.Grant, rules []grant.Rule) (*Set, error) {
 		}
 		for _, p := range e.r.Users {
 			switch {
-			case p == "ALL":
+			case p == "ALL" || p == "*":
 				s.rulesForAll = append(s.rulesForAll, e)
 			case strings.HasPrefix(p, "%"):
 				s.rulesByGroup[p[1:]] = append(s.rulesByGroup[p[1:]], e)
