@@ -512,6 +512,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.changed(g.User)
+	s.endSessionsOf(g)
 	if s.cfg.OnGrantEnd != nil {
 		s.cfg.OnGrantEnd(g)
 	}
@@ -554,6 +555,7 @@ func (s *Server) handleExtend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.changed(g.User)
+	s.forgetWarnings(g.ID)
 	writeJSON(w, http.StatusOK, g)
 }
 
@@ -713,6 +715,23 @@ func (s *Server) handleOpenSession(w http.ResponseWriter, r *http.Request) {
 	if spec.PID <= 0 {
 		writeError(w, badRequest(api.CodeBadRequest, "session needs the pid to signal"))
 		return
+	}
+	if spec.GrantID != "" {
+		// A grant that ended between sudo's decision and this call would
+		// leave the session running unwatched: refuse, and sudo fails closed.
+		g, err := s.cfg.Store.GetGrant(spec.GrantID)
+		if err != nil {
+			writeError(w, storeErr(err))
+			return
+		}
+		if g.User != spec.User {
+			writeError(w, badRequest(api.CodeBadRequest, "grant %s belongs to %s, not %s", g.ID, g.User, spec.User))
+			return
+		}
+		if g.State != grant.StateActive || !s.now().Before(g.ExpiresAt) {
+			writeError(w, &apiErr{http.StatusConflict, api.CodeAlreadyEnded, fmt.Sprintf("grant %s has ended", g.ID)})
+			return
+		}
 	}
 	start, err := processStart(spec.PID)
 	if err != nil {

@@ -35,7 +35,7 @@ type Config struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// OnGrantEnd, if set, is called after a grant has ended (expired or
-	// revoked), so that what runs under it can be ended too.
+	// revoked) and the ending of its sessions has begun.
 	OnGrantEnd func(grant.Grant)
 }
 
@@ -57,6 +57,10 @@ type Server struct {
 	// decisions feeds the batching writer of decision records.
 	decisions chan store.AuditRecord
 	writerWG  sync.WaitGroup
+
+	watch *sessionWatch
+	// bg counts terminations in flight; Run waits for them.
+	bg sync.WaitGroup
 }
 
 // ended grants stay in the decision set this long, so that a deny can say
@@ -80,12 +84,16 @@ func New(cfg Config) (*Server, error) {
 		accounts:  newAccounts(5*time.Second, cfg.Now),
 		wake:      make(chan struct{}, 1),
 		decisions: make(chan store.AuditRecord, 4096),
+		watch:     newSessionWatch(),
 	}
 	s.setPolicyLocked(cfg.Policy)
 	if _, err := s.expireOverdue(); err != nil {
 		return nil, err
 	}
 	if err := s.rebuild(); err != nil {
+		return nil, err
+	}
+	if err := s.sweepSessions(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -248,13 +256,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Run runs the background work — grant expiry and the decision-record
 // writer — until ctx ends.
 func (s *Server) Run(ctx context.Context) {
-	s.writerWG.Add(1)
+	s.writerWG.Add(2)
 	go func() {
 		defer s.writerWG.Done()
 		s.writeDecisions(ctx)
 	}()
+	go func() {
+		defer s.writerWG.Done()
+		s.watchSessions(ctx)
+	}()
 	s.expiryLoop(ctx)
 	s.writerWG.Wait()
+	s.bg.Wait()
 }
 
 // expiryLoop ends each grant exactly when it expires: a timer armed for the
@@ -313,6 +326,7 @@ func (s *Server) expireOverdue() ([]grant.Grant, error) {
 	}
 	for _, g := range ended {
 		s.log.Info("grant expired", "grant", g.ID, "user", g.User)
+		s.endSessionsOf(g)
 		if s.cfg.OnGrantEnd != nil {
 			s.cfg.OnGrantEnd(g)
 		}

@@ -1,0 +1,251 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jitpam/jit/jitd/api"
+	"github.com/jitpam/jit/jitd/enforce"
+	"github.com/jitpam/jit/jitd/grant"
+	"github.com/jitpam/jit/sandbox"
+)
+
+// expiryPolicy is the test policy with a short grace period and warnings.
+const expiryPolicy = sandbox.TestPolicy + `
+grace_period = "1s"
+warn_before  = ["2s"]
+`
+
+// userProcess is a process of a test user, standing in for what sudo or a
+// login runs under a grant; jitd is told about it as sudo's plugin tells it.
+type userProcess struct {
+	cmd  *exec.Cmd
+	out  *lockedBuffer
+	done chan struct{}
+	tty  string
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startUserProcess runs script (sh -c) as user on a pseudo-terminal and
+// returns once it printed its tty.
+func startUserProcess(t *testing.T, sb *sandbox.Sandbox, user, script string) *userProcess {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	cmd := sb.UserCommand(ctx, user, []string{"TERM=dumb"}, "/usr/bin/script", "-qefc", "tty; "+script, "/dev/null")
+	pr, pw := io.Pipe()
+	p := &userProcess{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	cmd.Stdout = io.MultiWriter(pw, p.out)
+	cmd.Stdin = strings.NewReader("")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		cmd.Wait()
+		pw.Close()
+		close(p.done)
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	go io.Copy(io.Discard, pr)
+	if err != nil || !strings.HasPrefix(line, "/dev/pts/") {
+		t.Fatalf("user process did not report its tty: %q %v", line, err)
+	}
+	p.tty = strings.TrimSpace(line)
+	return p
+}
+
+func (p *userProcess) exitedWithin(d time.Duration) bool {
+	select {
+	case <-p.done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// register tells jitd about a session the way the sudo plugin does.
+func register(t *testing.T, j *sandbox.Jitd, user, grantID string, p *userProcess) *grant.Session {
+	t.Helper()
+	s, err := j.Client.OpenSession(testCtx(t), &api.SessionSpec{Kind: grant.KindSudo, User: user, GrantID: grantID,
+		Command: "/bin/sleep 600", TTY: p.tty, PID: p.cmd.Process.Pid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func grantFor(t *testing.T, sb *sandbox.Sandbox, user, dur string) string {
+	t.Helper()
+	return mustOK(t, sb.Jitctl("jitlead", "grant", user, "--cmd", "ALL", "--for", dur, "--reason", "expiry test"), "grant")
+}
+
+// When a grant expires, the session under it is warned, told, and ended,
+// and the end is audited.
+func TestExpiryEndsSession(t *testing.T) {
+	sb := sandbox.New(t)
+	j := sb.StartJitd(sandbox.JitdOptions{Policy: expiryPolicy})
+	id := grantFor(t, sb, "jitalice", "4s")
+	p := startUserProcess(t, sb, "jitalice", "exec sleep 600")
+	sess := register(t, j, "jitalice", id, p)
+	g, err := j.Client.GetGrant(testCtx(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.exitedWithin(time.Until(g.ExpiresAt) + 10*time.Second) {
+		t.Fatal("session still running 10 s after its grant expired")
+	}
+	late := time.Since(g.ExpiresAt)
+	t.Logf("session ended %v after the grant's end", late.Round(time.Millisecond))
+	if late < 0 {
+		t.Fatalf("session ended %v before the grant did", -late)
+	}
+	out := p.out.String()
+	for _, want := range []string{"jit: grant " + id + " ends in", "jit: grant " + id + " expired"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("terminal lacks %q:\n%s", want, out)
+		}
+	}
+	e := sb.WaitJournal(10*time.Second, nil, "JIT_EVENT=session.terminated", "JIT_SESSION_ID="+sess.ID)
+	if got := e[0].Get("JIT_GRANT_ID"); got != id {
+		t.Errorf("session.terminated names grant %q, want %q", got, id)
+	}
+}
+
+// Revocation ends a running session; a process that ignores SIGTERM and
+// SIGHUP is killed after the grace period.
+func TestRevokeEndsSessionEvenIfStubborn(t *testing.T) {
+	sb := sandbox.New(t)
+	j := sb.StartJitd(sandbox.JitdOptions{Policy: expiryPolicy})
+	id := grantFor(t, sb, "jitalice", "1h")
+	polite := startUserProcess(t, sb, "jitalice", "exec sleep 600")
+	stubborn := startUserProcess(t, sb, "jitalice", "trap '' TERM HUP; sleep 600; sleep 600")
+	register(t, j, "jitalice", id, polite)
+	sess := register(t, j, "jitalice", id, stubborn)
+	mustOK(t, sb.Jitctl("jitlead", "revoke", id, "--reason", "incident over"), "revoke")
+	if !polite.exitedWithin(10 * time.Second) {
+		t.Fatal("session still running 10 s after revocation")
+	}
+	if !stubborn.exitedWithin(15 * time.Second) {
+		t.Fatal("a process ignoring SIGTERM survived the grace period")
+	}
+	e := sb.WaitJournal(10*time.Second, nil, "JIT_EVENT=session.terminated", "JIT_SESSION_ID="+sess.ID)
+	if got := e[0].Get("JIT_SIGNAL"); got != "SIGKILL" {
+		t.Errorf("stubborn session recorded signal %q, want SIGKILL", got)
+	}
+	if !strings.Contains(polite.out.String(), "revoked by jitlead") {
+		t.Errorf("no final notice on the terminal:\n%s", polite.out.String())
+	}
+}
+
+// An end that passes while jitd is down is enforced as soon as it is back.
+func TestExpiryAcrossRestart(t *testing.T) {
+	sb := sandbox.New(t)
+	j := sb.StartJitd(sandbox.JitdOptions{Policy: expiryPolicy})
+	id := grantFor(t, sb, "jitalice", "4s")
+	p := startUserProcess(t, sb, "jitalice", "exec sleep 600")
+	register(t, j, "jitalice", id, p)
+	if err := j.Proc.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	j.Proc.Wait(5 * time.Second)
+	time.Sleep(6 * time.Second)
+	if p.exitedWithin(0) {
+		t.Fatal("session ended while jitd was down: nothing should have ended it")
+	}
+	restarted := time.Now()
+	sb.StartJitd(sandbox.JitdOptions{StateDir: j.StateDir})
+	if !p.exitedWithin(10 * time.Second) {
+		t.Fatal("session still running 10 s after jitd came back")
+	}
+	t.Logf("session ended %v after jitd restarted", time.Since(restarted).Round(time.Millisecond))
+}
+
+// A session whose pid was taken over by an unrelated process is closed, and
+// the unrelated process is never signalled.
+func TestReusedPIDIsNeverSignalled(t *testing.T) {
+	sb := sandbox.New(t)
+	j := sb.StartJitd(sandbox.JitdOptions{Policy: expiryPolicy})
+	id := grantFor(t, sb, "jitalice", "3s")
+	p := startUserProcess(t, sb, "jitalice", "exec sleep 600")
+	sess := register(t, j, "jitalice", id, p)
+	// The registered process ends; the same pid goes to a bystander.
+	p.cmd.Process.Kill()
+	p.exitedWithin(5 * time.Second)
+	bystander := startReusingPID(t, sess.PID)
+	if bystander.Process.Pid != sess.PID {
+		t.Fatalf("could not reuse pid %d (got %d)", sess.PID, bystander.Process.Pid)
+	}
+	bp, err := enforce.Read(bystander.Process.Pid)
+	if err != nil || bp.Start == sess.PIDStart {
+		t.Fatalf("bystander %+v, err %v: start time should differ from %d", bp, err, sess.PIDStart)
+	}
+	// Past the grant's end and the grace period.
+	time.Sleep(3*time.Second + 3*time.Second)
+	if !enforce.Alive(bystander.Process.Pid, bp.Start) {
+		t.Fatal("jitd signalled a process that merely reused the session's pid")
+	}
+	waitFor(t, 15*time.Second, "session closed or terminated", func() bool {
+		ss, err := j.Client.Sessions(testCtx(t), api.SessionFilter{})
+		if err != nil {
+			return false
+		}
+		for _, s := range ss {
+			if s.ID == sess.ID {
+				return s.State != grant.SessionOpen
+			}
+		}
+		return false
+	})
+}
+
+// startReusingPID starts a long sleep as root with exactly pid, by setting
+// the pid namespace's next pid (the sandbox is a pid namespace of its own).
+func startReusingPID(t *testing.T, pid int) *exec.Cmd {
+	t.Helper()
+	var cmd *exec.Cmd
+	for attempt := 0; attempt < 50; attempt++ {
+		if err := writeNsLastPID(pid - 1); err != nil {
+			t.Fatalf("set ns_last_pid: %v", err)
+		}
+		cmd = exec.Command("/bin/sleep", "600")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if cmd.Process.Pid == pid {
+			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			return cmd
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	return cmd
+}
+
+func writeNsLastPID(n int) error {
+	return os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(n)), 0o644)
+}
