@@ -346,9 +346,11 @@ func (p Pattern) Match(cmd string, args []string) bool {
 	return true
 }
 
-// validPath reports whether p is absolute, clean (what path.Clean would
-// return) and not the root itself, without allocating: it runs on every
-// Match.
+// ValidPath reports whether p is a command path Match can accept: absolute,
+// clean (what path.Clean would return), not the root itself, without NUL.
+// It does not allocate, since it runs on every Match.
+func ValidPath(p string) bool { return validPath(p) }
+
 func validPath(p string) bool {
 	if len(p) < 2 || p[0] != '/' || p[len(p)-1] == '/' {
 		return false

@@ -34,7 +34,6 @@
 package decide
 
 import (
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -130,9 +129,18 @@ func (t timing) ended() bool {
 	return t.code == CodeRevoked || t.code == CodeExpired || t.code == CodeInvalidGrant
 }
 
-// timing evaluates the grant at now without looking at its windows when it
-// has ended anyway.
+// timing evaluates the grant at now, windows included.
 func (e *grantEntry) timing(now time.Time) timing {
+	t := e.lifetime(now)
+	if t.code == "" {
+		t = e.window(now, true)
+	}
+	return t
+}
+
+// lifetime checks state, expiry and not-before; it leaves windows, the
+// costly part, to window.
+func (e *grantEntry) lifetime(now time.Time) timing {
 	g := &e.g
 	switch {
 	case g.State == grant.StateRevoked:
@@ -144,10 +152,21 @@ func (e *grantEntry) timing(now time.Time) timing {
 	case now.Before(g.NotBefore):
 		return timing{code: CodeNotYet, at: g.NotBefore, later: true}
 	}
+	return timing{remaining: g.ExpiresAt.Sub(now)}
+}
+
+// window checks a grant that is alive at now against its windows. The next
+// opening is only looked up when explain is set, since only denies use it.
+func (e *grantEntry) window(now time.Time, explain bool) timing {
+	g := &e.g
+	t := timing{remaining: g.ExpiresAt.Sub(now)}
 	if e.sched.AlwaysOpen() {
-		return timing{remaining: g.ExpiresAt.Sub(now)}
+		return t
 	}
 	if !e.sched.Open(now) {
+		if !explain {
+			return timing{code: CodeOutsideWindow}
+		}
 		next, ok := e.sched.NextOpening(now)
 		if ok && next.Before(g.ExpiresAt) {
 			return timing{code: CodeOutsideWindow, at: next, later: true}
@@ -156,7 +175,6 @@ func (e *grantEntry) timing(now time.Time) timing {
 		// is over in all but name; rank it with ended ones by its expiry.
 		return timing{code: CodeOutsideWindow, at: g.ExpiresAt}
 	}
-	t := timing{remaining: g.ExpiresAt.Sub(now)}
 	if c, ok := e.sched.CloseAt(now); ok && c.Before(g.ExpiresAt) {
 		t.remaining, t.closes = c.Sub(now), c
 	}
@@ -238,7 +256,6 @@ type candidate struct {
 	at   time.Time
 	g    *grantEntry
 	r    *ruleEntry
-	t    timing
 }
 
 func (c *candidate) valid() bool { return c.rank != 0 }
@@ -271,7 +288,16 @@ func (c *candidate) id() string {
 	return c.r.r.Name
 }
 
-var mismatchRank = map[Code]int{CodeRunAs: 3, CodeShellNeedsAll: 4, CodeOtherCommand: 5}
+// mismatchRank ranks grants and rules that do not cover the request.
+func mismatchRank(c Code) int {
+	switch c {
+	case CodeRunAs:
+		return 3
+	case CodeShellNeedsAll:
+		return 4
+	}
+	return 5
+}
 
 // Decide answers req against set at now. A nil set holds nothing.
 func Decide(req Request, set *Set, now time.Time) Decision {
@@ -290,10 +316,20 @@ func Decide(req Request, set *Set, now time.Time) Decision {
 		if e.g.Kind != req.Kind {
 			continue
 		}
-		t := e.timing(now)
+		if allow != nil {
+			// Once something allows, only a grant that could last longer
+			// matters; windows only shorten a grant.
+			if most := e.g.ExpiresAt.Sub(now); most < allowT.remaining || (most == allowT.remaining && e.g.ID > allow.g.ID) {
+				continue
+			}
+		}
+		t := e.lifetime(now)
 		cov := CodeInvalidGrant
 		if e.err == nil {
 			cov = e.coverage(&req, needShell)
+		}
+		if cov == "" && t.code == "" {
+			t = e.window(now, allow == nil)
 		}
 		if cov == "" && t.code == "" {
 			if allow == nil || t.remaining > allowT.remaining || (t.remaining == allowT.remaining && e.g.ID < allow.g.ID) {
@@ -304,7 +340,7 @@ func Decide(req Request, set *Set, now time.Time) Decision {
 		if allow != nil {
 			continue // an allow needs no explanation
 		}
-		c := candidate{code: t.code, g: e, t: t}
+		c := candidate{code: t.code, g: e}
 		switch {
 		case t.code == CodeRevoked || t.code == CodeExpired:
 			if cov != "" {
@@ -318,7 +354,7 @@ func Decide(req Request, set *Set, now time.Time) Decision {
 		case cov == "":
 			c.rank, c.at = 2, t.at // outside a window that never opens again
 		default:
-			c.rank, c.code, c.at = mismatchRank[cov], cov, e.g.ExpiresAt
+			c.rank, c.code, c.at = mismatchRank(cov), cov, e.g.ExpiresAt
 		}
 		if c.better(&best) {
 			best = c
@@ -356,7 +392,7 @@ func Decide(req Request, set *Set, now time.Time) Decision {
 					c.rank = 2
 				}
 			} else {
-				c.rank = mismatchRank[cov]
+				c.rank = mismatchRank(cov)
 			}
 			if c.better(&best) {
 				best = c
@@ -411,7 +447,7 @@ func checkRequest(req *Request) (Decision, bool) {
 		return bad("the request has unknown kind " + strconv.Quote(string(req.Kind)) + ` (want "sudo" or "login")`)
 	case req.Command == "":
 		return bad("the request names no command")
-	case !path.IsAbs(req.Command) || path.Clean(req.Command) != req.Command || strings.IndexByte(req.Command, 0) >= 0:
+	case !cmdmatch.ValidPath(req.Command):
 		return bad("the command path " + strconv.Quote(req.Command) + " is not absolute and clean; it must be resolved before asking")
 	}
 	return Decision{}, true
@@ -578,7 +614,7 @@ func otherCommands(req *Request, set *Set, c *candidate, now time.Time, needShel
 	}
 	if c.g != nil {
 		for _, e := range set.grantsByUser[req.User] {
-			if e.g.Kind == req.Kind && e.err == nil && !e.timing(now).ended() && e.coverage(req, needShell) == CodeOtherCommand {
+			if e.g.Kind == req.Kind && e.err == nil && !e.lifetime(now).ended() && e.coverage(req, needShell) == CodeOtherCommand {
 				add(e.g.Commands)
 			}
 		}

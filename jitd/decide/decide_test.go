@@ -9,6 +9,7 @@ import (
 
 	"github.com/jitpam/jit/jitd/cmdmatch"
 	"github.com/jitpam/jit/jitd/grant"
+	"github.com/jitpam/jit/jitd/window"
 )
 
 // now is Monday 2026-03-09 10:00 UTC (11:00 in Berlin).
@@ -127,6 +128,17 @@ func TestDecide(t *testing.T) {
 			})},
 			req: restart, code: CodeOutsideWindow,
 			reason: []string{"does not open again before the grant expires at Tue 2026-03-10 06:00 EDT"}},
+		{name: "remaining across the New York fall-back is real time",
+			grants: []grant.Grant{with(g("g1", "alice", "ALL"), func(x *grant.Grant) {
+				x.Windows, x.Timezone, x.ExpiresAt = []string{"Sun 01:30-03:00"}, "America/New_York", time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+			})},
+			req: restart, at: time.Date(2026, 11, 1, 5, 30, 0, 0, time.UTC), code: CodeAllow, remaining: 150 * time.Minute},
+		{name: "Berlin spring-forward: a 02:30 start opens at 03:00 CEST",
+			grants: []grant.Grant{with(g("g1", "alice", "ALL"), func(x *grant.Grant) {
+				x.Windows, x.Timezone, x.ExpiresAt = []string{"Sun 02:30-04:00"}, "Europe/Berlin", time.Date(2026, 3, 30, 0, 0, 0, 0, time.UTC)
+			})},
+			req: restart, at: time.Date(2026, 3, 29, 0, 30, 0, 0, time.UTC), code: CodeOutsideWindow,
+			reason: []string{"it opens next at Sun 2026-03-29 03:00 CEST (in 30m)"}},
 		{name: "runas mismatch",
 			grants: []grant.Grant{g("g1", "alice", "ALL")},
 			req:    with2(restart, func(r *Request) { r.RunAs = "postgres" }), code: CodeRunAs,
@@ -553,6 +565,9 @@ func FuzzDecide(f *testing.F) {
 		if d.Remaining <= 0 || d.Remaining > gr.ExpiresAt.Sub(at) {
 			t.Fatalf("remaining %v for grant expiring in %v", d.Remaining, gr.ExpiresAt.Sub(at))
 		}
+		if sched, err := window.ParseSchedule(gr.Windows, gr.Timezone); err != nil || !sched.Open(at) || !sched.Open(at.Add(d.Remaining-time.Nanosecond)) {
+			t.Fatalf("allowed outside the grant's window %v at %s for %v (%v)", gr.Windows, at, d.Remaining, err)
+		}
 		if req.Kind == grant.KindSudo {
 			shell := req.Shell || cmdmatch.IsShell(req.Command)
 			ok := false
@@ -574,6 +589,19 @@ func FuzzDecide(f *testing.F) {
 
 // benchSet builds n active grants over n/10 users; a tenth have windows.
 func benchSet(b *testing.B, n int) *Set {
+	set, err := NewSet(benchGrants(n), benchRules)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return set
+}
+
+var benchRules = []grant.Rule{
+	{Name: "web", Users: []string{"%web"}, Commands: []string{"/usr/bin/systemctl reload nginx"}},
+	{Name: "status", Users: []string{"ALL"}, Commands: []string{"/usr/bin/systemctl status *"}, Windows: []string{"Mon-Fri 08:00-18:00"}},
+}
+
+func benchGrants(n int) []grant.Grant {
 	grants := make([]grant.Grant, n)
 	cmds := [][]string{
 		{"/usr/bin/systemctl restart nginx"},
@@ -589,15 +617,7 @@ func benchSet(b *testing.B, n int) *Set {
 		}
 		grants[i] = gr
 	}
-	rules := []grant.Rule{
-		{Name: "web", Users: []string{"%web"}, Commands: []string{"/usr/bin/systemctl reload nginx"}},
-		{Name: "status", Users: []string{"ALL"}, Commands: []string{"/usr/bin/systemctl status *"}, Windows: []string{"Mon-Fri 08:00-18:00"}},
-	}
-	set, err := NewSet(grants, rules)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return set
+	return grants
 }
 
 func BenchmarkDecide(b *testing.B) {
@@ -608,11 +628,30 @@ func BenchmarkDecide(b *testing.B) {
 			sudo("user000001", "/usr/bin/systemctl", "stop", "nginx"),
 			sudo("nobody", "/usr/bin/systemctl", "restart", "nginx"),
 			with2(sudo("user000005", "/usr/bin/systemctl", "reload", "nginx"), func(r *Request) { r.Groups = []string{"staff", "web"} }),
+			sudo("user000000", "/usr/bin/systemctl", "restart", "nginx"),
 		}
+		evening := now.Add(6*time.Hour + 30*time.Minute) // 17:30 in Berlin, before the grants expire
 		b.Run(fmt.Sprintf("grants=%d/allow", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if d := Decide(reqs[0], set, now); !d.Allow {
+					b.Fatal(d.Reason)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("grants=%d/allow_windowed", n), func(b *testing.B) {
+			// user000000 holds only windowed grants.
+			b.ReportAllocs()
+			for b.Loop() {
+				if d := Decide(reqs[4], set, now); !d.Allow || d.WindowCloses.IsZero() {
+					b.Fatal(d.Reason)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("grants=%d/deny_outside_window", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if d := Decide(reqs[4], set, evening); d.Code != CodeOutsideWindow {
 					b.Fatal(d.Reason)
 				}
 			}
@@ -625,7 +664,7 @@ func BenchmarkDecide(b *testing.B) {
 				}
 			}
 		})
-		b.Run(fmt.Sprintf("grants=%d/deny_no_grant", n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("grants=%d/deny_unknown_user", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				Decide(reqs[2], set, now)
@@ -644,10 +683,13 @@ func BenchmarkDecide(b *testing.B) {
 
 func BenchmarkNewSet(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
+		grants := benchGrants(n)
 		b.Run(fmt.Sprintf("grants=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				benchSet(b, n)
+				if _, err := NewSet(grants, benchRules); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}

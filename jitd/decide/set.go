@@ -3,6 +3,7 @@ package decide
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,6 +72,9 @@ func NewSet(grants []grant.Grant, rules []grant.Rule) (*Set, error) {
 		s.grantsByUser[e.g.User] = append(s.grantsByUser[e.g.User], e)
 	}
 	s.grants = len(grants)
+	for _, es := range s.grantsByUser {
+		sortUserGrants(es)
+	}
 	for i := range rules {
 		e, err := compileRule(rules[i])
 		if err != nil {
@@ -91,68 +95,74 @@ func NewSet(grants []grant.Grant, rules []grant.Rule) (*Set, error) {
 	return s, errors.Join(errs...)
 }
 
+// sortUserGrants orders one user's grants latest expiry first, which lets
+// Decide skip grants that cannot outlast an allow it already found. Ids
+// break ties so that the input order (a store's iteration order) never
+// changes the order of commands listed in a reason. Answers do not depend
+// on the order; anything that builds a user's slice should still call this.
+func sortUserGrants(es []*grantEntry) {
+	slices.SortFunc(es, func(a, b *grantEntry) int {
+		if c := b.g.ExpiresAt.Compare(a.g.ExpiresAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.g.ID, b.g.ID)
+	})
+}
+
 func (e *grantEntry) compile() {
 	e.runAs = e.g.RunAs
 	if e.runAs == "" {
 		e.runAs = grant.DefaultRunAs
 	}
-	if err := Validate(e.g); err != nil {
-		e.err = err
-		return
-	}
-	sched, err := window.ParseSchedule(e.g.Windows, e.g.Timezone)
-	if err != nil {
-		e.err = fmt.Errorf("grant %q: %w", e.g.ID, err)
-		return
-	}
-	e.sched = sched
-	for _, c := range e.g.Commands {
-		p, err := cmdmatch.Compile(c)
-		if err != nil {
-			e.err = fmt.Errorf("grant %q: %w", e.g.ID, err)
-			return
-		}
-		e.patterns = append(e.patterns, p)
-	}
+	e.patterns, e.sched, e.err = compileGrant(&e.g)
 }
 
 // Validate checks a grant the way NewSet will compile it, so that the API can
 // refuse a bad grant when it is created instead of storing one that never
 // works. It does not look at the grant's state or at the clock.
 func Validate(g grant.Grant) error {
+	_, _, err := compileGrant(&g)
+	return err
+}
+
+func compileGrant(g *grant.Grant) ([]cmdmatch.Pattern, *window.Schedule, error) {
 	if g.ID == "" {
-		return errors.New("grant has no id")
+		return nil, nil, errors.New("grant has no id")
 	}
 	if g.User == "" {
-		return fmt.Errorf("grant %q names no user", g.ID)
+		return nil, nil, fmt.Errorf("grant %q names no user", g.ID)
 	}
 	if g.ExpiresAt.IsZero() {
-		return fmt.Errorf("grant %q has no expiry; every grant must end", g.ID)
+		return nil, nil, fmt.Errorf("grant %q has no expiry; every grant must end", g.ID)
 	}
 	if !g.NotBefore.IsZero() && !g.NotBefore.Before(g.ExpiresAt) {
-		return fmt.Errorf("grant %q is never valid: it starts at %s and expires at %s", g.ID, g.NotBefore.Format(time.RFC3339), g.ExpiresAt.Format(time.RFC3339))
+		return nil, nil, fmt.Errorf("grant %q is never valid: it starts at %s and expires at %s", g.ID, g.NotBefore.Format(time.RFC3339), g.ExpiresAt.Format(time.RFC3339))
 	}
 	switch g.Kind {
 	case grant.KindSudo:
 		if len(g.Commands) == 0 {
-			return fmt.Errorf("sudo grant %q lists no commands; name them, or ALL", g.ID)
+			return nil, nil, fmt.Errorf("sudo grant %q lists no commands; name them, or ALL", g.ID)
 		}
 	case grant.KindLogin:
 		if len(g.Commands) > 0 {
-			return fmt.Errorf("login grant %q lists commands; a login grant allows logging in only, so drop them or make it a sudo grant", g.ID)
+			return nil, nil, fmt.Errorf("login grant %q lists commands; a login grant allows logging in only, so drop them or make it a sudo grant", g.ID)
 		}
 	default:
-		return fmt.Errorf("grant %q has unknown kind %q (want %q or %q)", g.ID, g.Kind, grant.KindSudo, grant.KindLogin)
+		return nil, nil, fmt.Errorf("grant %q has unknown kind %q (want %q or %q)", g.ID, g.Kind, grant.KindSudo, grant.KindLogin)
 	}
-	if _, err := window.ParseSchedule(g.Windows, g.Timezone); err != nil {
-		return fmt.Errorf("grant %q: %w", g.ID, err)
+	sched, err := window.ParseSchedule(g.Windows, g.Timezone)
+	if err != nil {
+		return nil, nil, fmt.Errorf("grant %q: %w", g.ID, err)
 	}
+	patterns := make([]cmdmatch.Pattern, 0, len(g.Commands))
 	for _, c := range g.Commands {
-		if _, err := cmdmatch.Compile(c); err != nil {
-			return fmt.Errorf("grant %q: %w", g.ID, err)
+		p, err := cmdmatch.Compile(c)
+		if err != nil {
+			return nil, nil, fmt.Errorf("grant %q: %w", g.ID, err)
 		}
+		patterns = append(patterns, p)
 	}
-	return nil
+	return patterns, sched, nil
 }
 
 func compileRule(r grant.Rule) (*ruleEntry, error) {

@@ -49,5 +49,6 @@ func (s *Set) WithUser(user string, grants []grant.Grant) (*Set, error) {
 		n.grantsByUser[user] = append(n.grantsByUser[user], e)
 		n.grants++
 	}
+	sortUserGrants(n.grantsByUser[user])
 	return n, errors.Join(errs...)
 }

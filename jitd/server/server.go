@@ -132,9 +132,11 @@ func (s *Server) rebuild() error {
 			live = append(live, g)
 		}
 	}
+	// NewSet always returns a usable set: a grant that does not compile
+	// never allows. Keeping an older set instead would decide on stale data.
 	set, err := decide.NewSet(live, s.Policy().Rules)
 	if err != nil {
-		return fmt.Errorf("compile grants and rules: %w", err)
+		s.log.Warn("some grants or rules do not compile; they allow nothing", "error", err)
 	}
 	s.set.Store(set)
 	return nil

@@ -38,9 +38,9 @@ package window
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -90,12 +90,31 @@ func loadZone(tz string) (*time.Location, string, error) {
 		// between hosts sharing a policy, so a window must name its zone.
 		return nil, "", fmt.Errorf("timezone %q: name the zone explicitly (an IANA name such as \"Europe/Berlin\"), not the host's local zone", tz)
 	}
+	zoneMu.Lock()
+	loc, ok := zones[tz]
+	zoneMu.Unlock()
+	if ok {
+		return loc, tz, nil
+	}
 	loc, err := time.LoadLocation(tz)
 	if err != nil {
 		return nil, "", fmt.Errorf("timezone %q: unknown time zone (use an IANA name such as \"Europe/Berlin\" or \"America/New_York\"): %v", tz, err)
 	}
+	zoneMu.Lock()
+	zones[tz] = loc
+	zoneMu.Unlock()
 	return loc, tz, nil
 }
+
+// zones caches loaded locations: a daemon compiles thousands of grants in
+// the same few zones, and LoadLocation reads and parses the zone file each
+// time. Only names that loaded are kept, so the cache is bounded by the tz
+// database. A tzdata update on disk is seen after a restart, as with
+// time.Local.
+var (
+	zoneMu sync.Mutex
+	zones  = map[string]*time.Location{}
+)
 
 func parseSpec(spec string) ([]span, error) {
 	fields := strings.Fields(spec)
@@ -285,15 +304,28 @@ func (s *Schedule) NextOpening(t time.Time) (time.Time, bool) {
 		}
 		t = c
 	}
-	// 15 days covers a weekly pattern plus a week in which DST swallowed the
+	y, m, d, wd := s.localDate(t)
+	// Windows starting on a later day never start before those of an
+	// earlier day, so the first day with an opening after t has the answer.
+	// 16 days cover a weekly pattern plus a week in which DST swallowed the
 	// only occurrence.
-	var best time.Time
-	for _, iv := range s.occurrences(t, 15) {
-		if iv.from.After(t) && (best.IsZero() || iv.from.Before(best)) {
-			best = iv.from
+	for off := 0; off < 16; off++ {
+		day := (wd + time.Weekday(off)) % 7
+		var best time.Time
+		for _, sp := range s.spans {
+			if sp.days&(1<<day) == 0 {
+				continue
+			}
+			from, to := s.occurrence(y, m, d+off, sp)
+			if to.After(from) && from.After(t) && (best.IsZero() || from.Before(best)) {
+				best = from
+			}
+		}
+		if !best.IsZero() {
+			return best, true
 		}
 	}
-	return best, !best.IsZero()
+	return time.Time{}, false
 }
 
 // CloseAt returns when the window that is open at t closes, following
@@ -305,58 +337,43 @@ func (s *Schedule) CloseAt(t time.Time) (time.Time, bool) {
 	if s.AlwaysOpen() {
 		return time.Time{}, false
 	}
-	const horizon = 9
-	ivs := s.occurrences(t, horizon)
-	var end time.Time
-	for _, iv := range ivs {
-		if !t.Before(iv.from) && t.Before(iv.to) && iv.to.After(end) {
-			end = iv.to
+	y, m, d, wd := s.localDate(t)
+	// end grows while some window starts at or before it and ends after it;
+	// starting at t, the first such window is one that contains t.
+	end := t
+	for off := -1; ; off++ {
+		if off >= 0 && resolve(y, m, d+off, 0, s.loc).After(end) {
+			break // windows of this day and later start after the chain ends
+		}
+		if off == 8 {
+			// The chain covers more than a week without a gap; the pattern
+			// repeats weekly, so it never closes.
+			return time.Time{}, false
+		}
+		day := (wd + 7 + time.Weekday(off)) % 7
+		for changed := true; changed; {
+			changed = false
+			for _, sp := range s.spans {
+				if sp.days&(1<<day) == 0 {
+					continue
+				}
+				from, to := s.occurrence(y, m, d+off, sp)
+				if !from.After(end) && to.After(end) {
+					end, changed = to, true
+				}
+			}
 		}
 	}
-	if end.IsZero() {
-		return time.Time{}, false
-	}
-	for _, iv := range ivs { // sorted by start
-		if iv.from.After(end) {
-			break
-		}
-		if iv.to.After(end) {
-			end = iv.to
-		}
-	}
-	// A chain of windows reaching the last generated day covers more than a
-	// week without a gap; the pattern repeats weekly, so it never closes.
-	lt := t.In(s.loc)
-	y, m, d := lt.Date()
-	if !end.Before(resolve(y, m, d+horizon-1, 0, s.loc)) {
+	if end.Equal(t) {
 		return time.Time{}, false
 	}
 	return end, true
 }
 
-type interval struct{ from, to time.Time }
-
-// occurrences lists the non-empty window intervals starting on the local
-// days from the day before t to days-1 days after it, sorted by start.
-func (s *Schedule) occurrences(t time.Time, days int) []interval {
+func (s *Schedule) localDate(t time.Time) (y int, m time.Month, d int, wd time.Weekday) {
 	lt := t.In(s.loc)
-	y, m, d := lt.Date()
-	wd := lt.Weekday()
-	var ivs []interval
-	for off := -1; off < days; off++ {
-		dwd := time.Weekday((int(wd) + off + 7) % 7)
-		for _, sp := range s.spans {
-			if sp.days&(1<<dwd) == 0 {
-				continue
-			}
-			from, to := s.occurrence(y, m, d+off, sp)
-			if to.After(from) {
-				ivs = append(ivs, interval{from, to})
-			}
-		}
-	}
-	slices.SortFunc(ivs, func(a, b interval) int { return a.from.Compare(b.from) })
-	return ivs
+	y, m, d = lt.Date()
+	return y, m, d, lt.Weekday()
 }
 
 // occurrence is the instant interval of sp on the local date y-m-d (d may be
@@ -374,6 +391,16 @@ func resolve(y int, m time.Month, d, minutes int, loc *time.Location) time.Time 
 		return time.Date(y, m, d, 0, minutes, 0, 0, time.UTC)
 	}
 	wall := time.Date(y, m, d, 0, minutes, 0, 0, time.UTC).Unix()
+	// Fast path: a valid reading with no zone change within a day either
+	// side is the only one.
+	_, off := time.Unix(wall, 0).In(loc).Zone()
+	ct := time.Unix(wall-int64(off), 0).In(loc)
+	if _, o := ct.Zone(); o == off {
+		zs, ze := ct.ZoneBounds()
+		if (zs.IsZero() || ct.Sub(zs) >= 24*time.Hour) && (ze.IsZero() || ze.Sub(ct) >= 24*time.Hour) {
+			return ct
+		}
+	}
 	// The offsets in effect a day before and after cover every offset that
 	// can apply to this wall time, since zones change at most once a day.
 	var best int64

@@ -394,3 +394,21 @@ func FuzzParseSchedule(f *testing.F) {
 		checkConsistency(t, s, at)
 	})
 }
+
+func BenchmarkOpen(b *testing.B) {
+	s := mustParse(b, []string{"Mon-Fri 09:00-17:00", "Daily 22:00-06:00"}, "Europe/Berlin")
+	at := ts(b, "2026-03-09T10:00:00Z")
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Open(at)
+	}
+}
+
+func BenchmarkCloseAt(b *testing.B) {
+	s := mustParse(b, []string{"Mon-Fri 09:00-17:00", "Daily 22:00-06:00"}, "Europe/Berlin")
+	at := ts(b, "2026-03-09T10:00:00Z")
+	b.ReportAllocs()
+	for b.Loop() {
+		s.CloseAt(at)
+	}
+}
