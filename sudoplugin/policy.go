@@ -431,4 +431,3 @@ func clip(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
-
