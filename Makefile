@@ -37,7 +37,7 @@ $(BUILD)/pam_jit.so: $(wildcard pammod/*.c pammod/*.h)
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -shared -o $@ pammod/loader.c -ldl -lpam
 
-$(BUILD)/pam_jit_core.so: $(GO_SOURCES)
+$(BUILD)/pam_jit_core.so: $(GO_SOURCES) $(wildcard pammod/core/*.c pammod/core/*.h)
 	$(GO) build $(GOFLAGS_BUILD) -buildmode=c-shared -o $@ ./pammod/core
 	rm -f $(BUILD)/pam_jit_core.h
 
