@@ -249,3 +249,35 @@ func startReusingPID(t *testing.T, pid int) *exec.Cmd {
 func writeNsLastPID(n int) error {
 	return os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(n)), 0o644)
 }
+
+// An SSH login under a login grant is disconnected when the grant ends: jitd
+// ends every process of the login's audit session.
+func TestExpiryDisconnectsSSHLogin(t *testing.T) {
+	sb := sandbox.New(t)
+	j := sb.StartJitd(sandbox.JitdOptions{Policy: pamPolicy + "\ngrace_period = \"1s\"\n"})
+	withPAMJit(t, sb)
+	sshd := sb.StartSSHD(sandbox.SSHDConfig{})
+	id := mustOK(t, sb.Jitctl("jitlead", "grant", "jitalice", "--login", "--for", "5s", "--reason", "expiry test"), "login grant")
+	g, err := j.Client.GetGrant(testCtx(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := sshd.SSH("jitalice", 60*time.Second, "echo in; sleep 50; echo still-here")
+	ended := time.Now()
+	if !strings.Contains(r.Stdout, "in") || strings.Contains(r.Stdout, "still-here") {
+		t.Fatalf("login under a 5 s grant: %s", r)
+	}
+	if ended.Sub(start) > 40*time.Second {
+		t.Fatalf("the login outlived its grant by %v", ended.Sub(g.ExpiresAt))
+	}
+	t.Logf("ssh login ended %v after the grant's end", ended.Sub(g.ExpiresAt).Round(time.Millisecond))
+	waitSessions(t, sb, "jitalice", 10*time.Second, func(ss []grant.Session) bool {
+		for _, s := range ss {
+			if s.GrantID == id && s.State == grant.SessionTerminated {
+				return true
+			}
+		}
+		return false
+	})
+}

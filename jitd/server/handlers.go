@@ -766,7 +766,20 @@ func (s *Server) handleCloseSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	sess, err := s.cfg.Store.CloseSession(r.PathValue("id"), end.ExitStatus, s.now(), store.Audit{Actor: c.Name, Reason: end.Reason})
+	id := r.PathValue("id")
+	if why, ending := s.endingReason(id); ending {
+		// The close is the echo of jitd's own termination (sshd or sudo
+		// noticing its processes die): record what really happened.
+		sess, err := s.cfg.Store.TerminateSession(id, s.now(), store.Audit{Actor: "jitd", Reason: why,
+			Fields: map[string]string{"closed_by": c.Name}})
+		if err != nil {
+			writeError(w, storeErr(err))
+			return
+		}
+		writeJSON(w, http.StatusOK, sess)
+		return
+	}
+	sess, err := s.cfg.Store.CloseSession(id, end.ExitStatus, s.now(), store.Audit{Actor: c.Name, Reason: end.Reason})
 	if err != nil {
 		writeError(w, storeErr(err))
 		return

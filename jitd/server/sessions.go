@@ -19,13 +19,13 @@ type sessionWatch struct {
 	mu sync.Mutex
 	// warned[session][warning] is set once that warning was shown.
 	warned map[string]map[time.Duration]bool
-	// ending holds sessions being terminated, so that they are not
-	// terminated twice.
-	ending map[string]bool
+	// ending holds sessions being terminated, and why, so that they are
+	// not terminated twice.
+	ending map[string]string
 }
 
 func newSessionWatch() *sessionWatch {
-	return &sessionWatch{warned: map[string]map[time.Duration]bool{}, ending: map[string]bool{}}
+	return &sessionWatch{warned: map[string]map[time.Duration]bool{}, ending: map[string]string{}}
 }
 
 // endSessionsOf ends every open session registered under g, which has just
@@ -50,11 +50,11 @@ func (s *Server) endSessionsOf(g grant.Grant) {
 // record in state and journald.
 func (s *Server) terminate(sess grant.Session, why string) {
 	s.watch.mu.Lock()
-	if s.watch.ending[sess.ID] {
+	if _, busy := s.watch.ending[sess.ID]; busy {
 		s.watch.mu.Unlock()
 		return
 	}
-	s.watch.ending[sess.ID] = true
+	s.watch.ending[sess.ID] = why
 	s.watch.mu.Unlock()
 
 	procs, err := enforce.All()
@@ -106,6 +106,14 @@ func (s *Server) finishSession(sess grant.Session, why string, signalled, killed
 	delete(s.watch.ending, sess.ID)
 	delete(s.watch.warned, sess.ID)
 	s.watch.mu.Unlock()
+}
+
+// endingReason says whether jitd is terminating session id, and why.
+func (s *Server) endingReason(id string) (string, bool) {
+	s.watch.mu.Lock()
+	defer s.watch.mu.Unlock()
+	why, ok := s.watch.ending[id]
+	return why, ok
 }
 
 // sweepSessions enforces what a restart may have missed: sessions whose
