@@ -31,6 +31,8 @@ $(BUILD)/jitctl: $(GO_SOURCES)
 $(BUILD)/jit_sudo.so: $(GO_SOURCES) $(wildcard sudoplugin/*.c sudoplugin/*.h)
 	$(GO) build $(GOFLAGS_BUILD) -buildmode=c-shared -o $@ ./sudoplugin
 	rm -f $(BUILD)/jit_sudo.h
+	@# sudo loads a plugin only if it is not writable by group or others.
+	chmod 0644 $@
 
 # The PAM module: a small C loader and the Go core it loads beside itself.
 $(BUILD)/pam_jit.so: $(wildcard pammod/*.c pammod/*.h)

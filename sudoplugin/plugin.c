@@ -11,14 +11,112 @@
  * (plain C) and refuses.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <sudo_plugin.h>
 
 #include "plugin.h"
 #include "_cgo_export.h"
+
+/*
+ * Signals. sudo is single-threaded and relies on blocking signals in its
+ * one thread to defer them: it blocks SIGCHLD before it forks the command
+ * and unblocks it once its handler is in place. The Go runtime adds
+ * threads; a process-directed signal goes to any thread that does not
+ * block it, so a command that exits at once (sudo /bin/true) had its
+ * SIGCHLD delivered to a Go thread while the disposition was still the
+ * default (ignore), and sudo waited for it forever.
+ *
+ * Go threads start with the signal mask of the thread that started the Go
+ * runtime (its initSigmask; in a c-shared library Go blocks nothing more).
+ * So this constructor, which runs before the Go runtime's own initializer
+ * (prioritized .init_array entries run first), blocks every signal in the
+ * thread that loads the library; the Go runtime's threads inherit that and
+ * only unblock what Go itself needs (synchronous faults, its preemption
+ * signal). The loading thread's mask is restored when sudo calls open.
+ * Every signal sent to sudo then reaches sudo's own thread, as sudo expects.
+ */
+static sigset_t load_mask;
+static int load_mask_saved;
+
+__attribute__((constructor(101)))
+static void
+block_signals_for_go(void)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	if (pthread_sigmask(SIG_BLOCK, &all, &load_mask) == 0)
+		load_mask_saved = 1;
+}
+
+static void
+restore_signals(void)
+{
+	if (load_mask_saved) {
+		load_mask_saved = 0;
+		pthread_sigmask(SIG_SETMASK, &load_mask, NULL);
+	}
+}
+
+/*
+ * SIGCHLD cannot be blocked in Go's threads: the runtime unblocks it in
+ * every thread it starts. While sudo blocks it in its own thread (from
+ * just before it forks the command until its exec-time handler is in
+ * place) the kernel hands a quick command's SIGCHLD to a Go thread, where
+ * sudo's early handler files it away as uninteresting: sudo then waits for
+ * the command forever (seen with `sudo /bin/true`, about 1 run in 1000).
+ * So open puts a forwarder in front of whatever handles SIGCHLD: on sudo's
+ * own thread it calls the handler it replaced (or does nothing, like the
+ * default); on any other thread it re-sends SIGCHLD to sudo's thread,
+ * where it stays pending until sudo unblocks it with its exec-time handler
+ * in place, exactly as in a single-threaded sudo. (Once sudo installs that
+ * handler, it replaces the forwarder; it writes to a pipe, which works
+ * from any thread.) SA_ONSTACK: it may run on a Go thread, which must use
+ * its signal stack.
+ */
+static pid_t main_tid;
+static struct sigaction chld_prev;
+
+static void
+forward_sigchld(int signo, siginfo_t *info, void *context)
+{
+	int saved_errno = errno;
+
+	if (main_tid != 0 && (pid_t)syscall(SYS_gettid) != main_tid) {
+		(void)syscall(SYS_tgkill, (pid_t)getpid(), main_tid, SIGCHLD);
+	} else if (chld_prev.sa_flags & SA_SIGINFO) {
+		if (chld_prev.sa_sigaction != NULL)
+			chld_prev.sa_sigaction(signo, info, context);
+	} else if (chld_prev.sa_handler != SIG_DFL &&
+	    chld_prev.sa_handler != SIG_IGN && chld_prev.sa_handler != NULL) {
+		chld_prev.sa_handler(signo);
+	}
+	errno = saved_errno;
+}
+
+static void
+install_sigchld_forwarder(void)
+{
+	struct sigaction sa;
+
+	main_tid = (pid_t)syscall(SYS_gettid);
+	if (sigaction(SIGCHLD, NULL, &chld_prev) != 0)
+		return;
+	if (!(chld_prev.sa_flags & SA_SIGINFO) && chld_prev.sa_handler == SIG_IGN)
+		return;	/* ignored children are reaped by the kernel */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_mask = chld_prev.sa_mask;
+	sa.sa_sigaction = forward_sigchld;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK |
+	    (chld_prev.sa_flags & (SA_RESTART | SA_NOCLDSTOP | SA_NOCLDWAIT));
+	(void)sigaction(SIGCHLD, &sa, NULL);
+}
 
 static pid_t open_pid;
 static unsigned int api_version;
@@ -101,6 +199,7 @@ policy_open(unsigned int version, sudo_conv_t conversation,
 	char *msg = NULL;
 	int rc;
 
+	restore_signals();
 	plugin_printf = sudo_plugin_printf;
 	plugin_conv = conversation;
 	api_version = version;
@@ -118,6 +217,7 @@ policy_open(unsigned int version, sudo_conv_t conversation,
 		return -1;
 	}
 	open_pid = getpid();
+	install_sigchld_forwarder();
 	/* plugin_options exist from API 1.2 on. */
 	rc = jitGoOpen(version, (char **)settings, (char **)user_info,
 	    (char **)user_env,

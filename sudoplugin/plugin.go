@@ -131,6 +131,10 @@ type plugin struct {
 	ran       bool
 	sessionID string
 	command   string // the full command line, for close's audit
+	// endsAt is when the grant's end stops the command (sudo's timeout),
+	// endsWith the grant; zero when nothing but the command ends it.
+	endsAt   time.Time
+	endsWith string
 }
 
 // openPlugin checks sudo's view of the invoking user against the kernel's.
@@ -242,6 +246,14 @@ func (p *plugin) close(status, errno int) {
 		code := 128 + int(ws.Signal())
 		end.ExitStatus = &code
 		end.Reason = "killed by signal " + ws.Signal().String()
+		if !p.endsAt.IsZero() && !time.Now().Before(p.endsAt.Add(-time.Second)) {
+			end.Reason = "ended with its grant"
+			what := "its grant"
+			if p.endsWith != "" {
+				what = "grant " + p.endsWith
+			}
+			say(msgError, "jit: "+what+" has ended, and so has the command")
+		}
 	}
 	ctx, cancel := p.ctx()
 	defer cancel()

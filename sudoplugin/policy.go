@@ -43,15 +43,15 @@ func (p *plugin) refuse(a *attempt, code, why string, d *api.Decision) (*checkRe
 
 // unsupported refuses options jit does not implement, naming them.
 var unsupported = []struct{ setting, what string }{
-	{"preserve_environment", "-E/--preserve-env: the command's environment is built from an allow-list"},
-	{"preserve_groups", "-P/--preserve-groups: the command gets the target user's groups"},
-	{"cmnd_chroot", "-R/--chroot"},
-	{"cmnd_cwd", "-D/--chdir: the command runs in your current directory"},
-	{"closefrom", "-C/--close-from"},
-	{"selinux_role", "-r/--role"},
-	{"selinux_type", "-t/--type"},
-	{"login_class", "-c/--login-class"},
-	{"remote_host", "-h/--host"},
+	{"preserve_environment", "-E/--preserve-env is not supported by jit: the command's environment is built from an allow-list"},
+	{"preserve_groups", "-P/--preserve-groups is not supported by jit: the command gets the target user's groups"},
+	{"cmnd_chroot", "-R/--chroot is not supported by jit"},
+	{"cmnd_cwd", "-D/--chdir is not supported by jit: the command runs in your current directory"},
+	{"closefrom", "-C/--close-from is not supported by jit"},
+	{"selinux_role", "-r/--role is not supported by jit"},
+	{"selinux_type", "-t/--type is not supported by jit"},
+	{"login_class", "-c/--login-class is not supported by jit"},
+	{"remote_host", "-h/--host is not supported by jit"},
 }
 
 func (p *plugin) checkPolicy(argv, envAdd []string) (*checkResult, int) {
@@ -74,7 +74,7 @@ func (p *plugin) checkPolicy(argv, envAdd []string) (*checkResult, int) {
 	}
 	for _, u := range unsupported {
 		if _, ok := p.settings[u.setting]; ok && (p.settings[u.setting] != "false") {
-			return p.refuse(a, "unsupported", "sudo option "+u.what+" is not supported by jit", nil)
+			return p.refuse(a, "unsupported", "sudo "+u.what, nil)
 		}
 	}
 	var userTimeout time.Duration
@@ -140,8 +140,14 @@ func (p *plugin) checkPolicy(argv, envAdd []string) (*checkResult, int) {
 	}
 	if !d.Allow {
 		why := "denied: " + d.Reason
-		if d.Hint != "" {
-			why += "; ask for it: " + d.Hint
+		hint := d.Hint
+		if a.shell && hint != "" {
+			// jitd's hint would repeat sudo's escaped "-c" line; a shell
+			// is granted by its path.
+			hint = "jitctl request --cmd " + resolved + " --for 30m --reason '…'"
+		}
+		if hint != "" {
+			why += "; ask for it: " + hint
 		}
 		return p.refuse(a, d.Code, why, d)
 	}
@@ -174,6 +180,13 @@ func (p *plugin) checkPolicy(argv, envAdd []string) (*checkResult, int) {
 		p.sessionID = sess.ID
 	}
 	p.ran, p.command = true, a.line()
+	if timeout > 0 && (userTimeout <= 0 || userTimeout > time.Duration(d.Remaining)) {
+		p.endsAt = time.Now().Add(timeout)
+		p.endsWith = d.GrantID
+	}
+	// No connection (and no goroutine serving one) stays open while the
+	// command runs; close() dials afresh.
+	p.client.Close()
 	p.auditAccept(a, d)
 	say(msgError, "jit: "+sanitize(allowLine(d, time.Now())))
 	return &checkResult{commandInfo: info, argv: argvOut, env: env}, 1
