@@ -150,7 +150,7 @@ func openPlugin(apiVersion uint, settings, userInfo, userEnv, args []string) (*p
 		return nil, err
 	}
 	p.user = u
-	p.client = api.NewClientDialer(opts.socket, dialNoSIGPIPE)
+	p.client = api.NewClient(opts.socket)
 	return p, nil
 }
 

@@ -29,17 +29,14 @@ type Client struct {
 func NewClient(path string) *Client { return NewClientDialer(path, nil) }
 
 // NewClientDialer is NewClient with dial making the connections to the
-// socket at path (nil: a plain Unix-socket dial). The sudo plugin wraps
-// its connections so that a write can never raise SIGPIPE inside sudo.
+// socket at path (nil: dialNoSIGPIPE, whose writes never raise SIGPIPE in
+// the host process).
 func NewClientDialer(path string, dial func(ctx context.Context, path string) (net.Conn, error)) *Client {
 	if path == "" {
 		path = DefaultSocket
 	}
 	if dial == nil {
-		var d net.Dialer
-		dial = func(ctx context.Context, path string) (net.Conn, error) {
-			return d.DialContext(ctx, "unix", path)
-		}
+		dial = dialNoSIGPIPE
 	}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {

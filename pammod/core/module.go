@@ -107,8 +107,7 @@ type call struct {
 	opts   options
 	silent bool
 	pid    int
-	// newClient is api.NewClientDialer with a SIGPIPE-free dialer unless a
-	// test replaces it.
+	// newClient is api.NewClient unless a test replaces it.
 	newClient func(socket string) *api.Client
 	now       func() time.Time
 }
@@ -117,7 +116,7 @@ func (c *call) client() *api.Client {
 	if c.newClient != nil {
 		return c.newClient(c.opts.socket)
 	}
-	return api.NewClientDialer(c.opts.socket, dialNoSIGPIPE)
+	return api.NewClient(c.opts.socket)
 }
 
 func (c *call) clock() time.Time {

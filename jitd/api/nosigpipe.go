@@ -1,4 +1,4 @@
-package main
+package api
 
 import (
 	"context"
@@ -9,17 +9,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A write to a stream socket whose peer has gone raises SIGPIPE in the
-// writing thread. Go's runtime installs its SIGPIPE handler when this library
-// is loaded and then, for a write on a Go thread, swallows the signal and
-// returns EPIPE (os/signal: "Non-Go programs that call Go code"). But the PAM
-// host owns its signal dispositions: sshd, login or a test program may set
-// SIGPIPE back to SIG_DFL after loading us, and then a plain write(2) to a
-// jitd that just closed the connection would kill the host. Writes to jitd
-// therefore go through send(2) with MSG_NOSIGNAL, which never raises the
-// signal and returns EPIPE. (journald is written with datagrams, which never
-// raise SIGPIPE; messages to the user go through the PAM conversation.)
-// Same technique as the sudo plugin's (sudoplugin/nosigpipe.go).
+// Every client of jitd's socket may live inside someone else's process:
+// sudo, sshd, login. A write to a stream socket whose peer has gone raises
+// SIGPIPE in the writing thread. Go's runtime swallows it for writes on its
+// own threads only while its handler is installed (os/signal: "Non-Go
+// programs that call Go code"), and the host owns its signal dispositions:
+// one that sets SIGPIPE back to SIG_DFL after loading us would die on a
+// write to a jitd that just closed the connection. Writes therefore go
+// through send(2) with MSG_NOSIGNAL, which returns EPIPE instead.
 
 // dialNoSIGPIPE connects to the Unix socket at path.
 func dialNoSIGPIPE(ctx context.Context, path string) (net.Conn, error) {
