@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -162,4 +163,44 @@ func TestPAMSSHDConcurrent(t *testing.T) {
 		}
 		return len(ss) == n && closed == n
 	})
+}
+
+// pam_jit listed in Debian's common-account and common-session, as the
+// pam-auth-update profile in contrib/ puts it: sshd logins are gated, and
+// other services that include the common stacks (su here) are not, even with
+// jitd stopped.
+func TestPAMCommonStacks(t *testing.T) {
+	sb := sandbox.New(t)
+	j := sb.StartJitd(sandbox.JitdOptions{Policy: pamPolicy})
+	module := pamModule(t, sb)
+	for _, facility := range []string{"account", "session"} {
+		path := "/etc/pam.d/common-" + facility
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb.WriteFile(path, string(b)+fmt.Sprintf(
+			"%[1]s [success=1 default=ignore] pam_succeed_if.so quiet service notin sshd:login\n%[1]s required %[2]s %[3]s\n",
+			facility, module, pamArgs), 0o644)
+	}
+	sshd := sb.StartSSHD(sandbox.SSHDConfig{})
+	mustFail(t, sshVerbose(sshCtx(t, 60*time.Second), sshd, "jitalice", "true"), "ssh without a login grant", "jit: login refused")
+	mustOK(t, sb.Jitctl("jitlead", "grant", "jitalice", "--login", "--for", "10m", "--reason", "common stacks"), "login grant")
+	if r := sshd.SSH("jitalice", 60*time.Second, "echo in"); r.Code != 0 || !strings.Contains(r.Stdout, "in") {
+		t.Fatalf("ssh with a login grant through common-account: %s", r)
+	}
+	su := func() sandbox.Result {
+		return runCmd(exec.CommandContext(sshCtx(t, 30*time.Second), "/bin/su", "jitbob", "-s", "/bin/sh", "-c", "echo su-ok"))
+	}
+	if r := su(); r.Code != 0 || !strings.Contains(r.Stdout, "su-ok") {
+		t.Fatalf("su through the common stacks: %s", r)
+	}
+	j.Proc.Stop()
+	if r := su(); r.Code != 0 || !strings.Contains(r.Stdout, "su-ok") {
+		t.Fatalf("su with jitd stopped must not be gated: %s", r)
+	}
+	if r := sshd.SSH("jitadmin", 60*time.Second, "echo in"); r.Code != 0 {
+		t.Fatalf("exempt user over ssh with jitd stopped: %s", r)
+	}
+	mustFail(t, sshVerbose(sshCtx(t, 60*time.Second), sshd, "jitbob", "true"), "ssh for a gated user with jitd stopped", "jit: login refused")
 }
