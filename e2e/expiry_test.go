@@ -16,6 +16,7 @@ import (
 	"github.com/jitpam/jit/jitd/api"
 	"github.com/jitpam/jit/jitd/enforce"
 	"github.com/jitpam/jit/jitd/grant"
+	"github.com/jitpam/jit/jitd/journalread"
 	"github.com/jitpam/jit/sandbox"
 )
 
@@ -61,7 +62,15 @@ func startUserProcess(t *testing.T, sb *sandbox.Sandbox, user, script string) *u
 	pr, pw := io.Pipe()
 	p := &userProcess{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout = io.MultiWriter(pw, p.out)
-	cmd.Stdin = strings.NewReader("")
+	// A stdin that stays open: an interactive shell reading EOF would
+	// end by itself, and the test is about jitd ending it.
+	stdinR, stdinW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdinW.Close() })
+	defer stdinR.Close()
+	cmd.Stdin = stdinR
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -280,4 +289,54 @@ func TestExpiryDisconnectsSSHLogin(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// With the real sudo and jit_sudo.so: a command and a root shell under a tty
+// are ended when the grant is revoked mid-run, and when it expires.
+func TestGrantEndStopsRealSudo(t *testing.T) {
+	for _, end := range []string{"revoke", "expire"} {
+		t.Run(end, func(t *testing.T) {
+			sb, j := sudoSandbox(t, expiryPolicy)
+			dur := "1h"
+			if end == "expire" {
+				dur = "4s"
+			}
+			id := grantFor(t, sb, "jitalice", dur)
+			cmd := startUserProcess(t, sb, "jitalice", "sudo -n /bin/sleep 600")
+			shell := startUserProcess(t, sb, "jitalice", "sudo -n -i")
+			waitFor(t, 10*time.Second, "both sudo sessions registered", func() bool {
+				ss, err := j.Client.Sessions(testCtx(t), api.SessionFilter{Open: true})
+				return err == nil && len(ss) == 2
+			})
+			if cmd.exitedWithin(0) || shell.exitedWithin(0) {
+				t.Fatalf("a sudo session ended by itself:\n%s\n%s", cmd.out.String(), shell.out.String())
+			}
+			var endAt time.Time
+			if end == "revoke" {
+				endAt = time.Now()
+				mustOK(t, sb.Jitctl("jitlead", "revoke", id, "--reason", "incident over"), "revoke")
+			} else {
+				g, err := j.Client.GetGrant(testCtx(t), id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				endAt = g.ExpiresAt
+			}
+			for name, p := range map[string]*userProcess{"sudo sleep": cmd, "sudo -i": shell} {
+				if !p.exitedWithin(time.Until(endAt) + 10*time.Second) {
+					t.Fatalf("%s still running 10 s after the grant's end:\n%s", name, p.out.String())
+				}
+				t.Logf("%s gone %v after the grant's end", name, time.Since(endAt).Round(time.Millisecond))
+			}
+			waitFor(t, 10*time.Second, "sessions recorded as ended", func() bool {
+				ss, err := j.Client.Sessions(testCtx(t), api.SessionFilter{Open: true})
+				return err == nil && len(ss) == 0
+			})
+			if end == "revoke" {
+				// Only jitd could have ended these: the grant had an hour left.
+				sb.WaitJournal(10*time.Second, func(es []journalread.Entry) bool { return len(es) >= 2 },
+					"JIT_EVENT=session.terminated", "JIT_GRANT_ID="+id)
+			}
+		})
+	}
 }
