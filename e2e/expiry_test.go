@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -392,3 +393,51 @@ func BenchmarkEndToTermination(b *testing.B) {
 }
 
 func sortDurations(ds []time.Duration) { slices.Sort(ds) }
+
+// Extending a live grant moves its end: the session outlives the old end.
+func TestExtendCancelsTermination(t *testing.T) {
+	sb := sandbox.New(t)
+	j := sb.StartJitd(sandbox.JitdOptions{Policy: expiryPolicy})
+	id := grantFor(t, sb, "jitalice", "3s")
+	p := startUserProcess(t, sb, "jitalice", "exec sleep 600")
+	register(t, j, "jitalice", id, p)
+	mustOK(t, sb.Jitctl("jitlead", "extend", id, "--for", "1h", "--reason", "still fixing"), "extend")
+	if p.exitedWithin(5 * time.Second) {
+		t.Fatalf("session ended at the grant's old end despite the extension:\n%s", p.out.String())
+	}
+	g, err := j.Client.GetGrant(testCtx(t), id)
+	if err != nil || g.State != grant.StateActive || time.Until(g.ExpiresAt) < 50*time.Minute {
+		t.Fatalf("extended grant: %+v %v", g, err)
+	}
+}
+
+// A grant that says so ends its sessions when its window closes, not only
+// when it expires.
+func TestWindowCloseEndsSession(t *testing.T) {
+	sb := sandbox.New(t)
+	j := sb.StartJitd(sandbox.JitdOptions{Policy: expiryPolicy})
+	now := time.Now().UTC()
+	closeAt := now.Truncate(time.Minute).Add(time.Minute)
+	if closeAt.Sub(now) < 5*time.Second {
+		closeAt = closeAt.Add(time.Minute)
+	}
+	openAt := closeAt.Add(-2 * time.Hour)
+	window := fmt.Sprintf("Daily %s-%s", openAt.Format("15:04"), closeAt.Format("15:04"))
+	if closeAt.Hour() == 0 && closeAt.Minute() == 0 {
+		window = fmt.Sprintf("Daily %s-24:00", openAt.Format("15:04"))
+	}
+	id := mustOK(t, sb.Jitctl("jitlead", "grant", "jitalice", "--cmd", "ALL", "--for", "2h", "--window", window,
+		"--tz", "UTC", "--end-at-window-close", "--reason", "window test"), "windowed grant")
+	p := startUserProcess(t, sb, "jitalice", "exec sleep 600")
+	register(t, j, "jitalice", id, p)
+	if !p.exitedWithin(time.Until(closeAt) + 10*time.Second) {
+		t.Fatalf("session still running 10 s after its window (%s UTC) closed", window)
+	}
+	t.Logf("session ended %v after the window closed", time.Since(closeAt).Round(time.Millisecond))
+	if early := closeAt.Sub(time.Now()); early > 0 {
+		t.Fatalf("session ended %v before its window closed", early)
+	}
+	if !strings.Contains(p.out.String(), "window") {
+		t.Errorf("the final notice does not say the window closed:\n%s", p.out.String())
+	}
+}
