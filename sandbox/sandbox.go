@@ -130,6 +130,19 @@ func (sb *Sandbox) build() error {
 			return err
 		}
 	}
+	// Root's home too: `sudo -i` runs root's login scripts there, and a
+	// script killed mid-run (as jit kills sessions) must not leave lock
+	// files in the host's /root.
+	if err := sb.Tmpfs("/root", 0o700); err != nil {
+		return err
+	}
+	for _, f := range []string{"profile", "bashrc"} {
+		if b, err := os.ReadFile("/usr/share/base-files/dot." + f); err == nil {
+			if err := os.WriteFile("/root/."+f, b, 0o644); err != nil {
+				return fmt.Errorf("root's home: %w", err)
+			}
+		}
+	}
 	for _, d := range []struct {
 		path string
 		mode os.FileMode
