@@ -179,6 +179,9 @@ type Decision struct {
 	// sudo I/O plugin.
 	RecordingRequired bool `json:"recording_required,omitempty"`
 	RecordInput       bool `json:"record_input,omitempty"`
+	// RecordingDisabled says the policy turned recording off (zero, as
+	// from a jitd that predates it or a break-glass run: record).
+	RecordingDisabled bool `json:"recording_disabled,omitempty"`
 }
 
 // GrantSpec creates a grant (POST /v1/grants).

@@ -8,12 +8,11 @@ import (
 	"github.com/jitpam/jit/jitd/grant"
 )
 
-// WithUser returns a copy of s in which user's grants are replaced by grants
-// (all of the user's grants worth knowing about, in any state). Other users'
-// compiled grants and the rules are shared with s, not recompiled, so a
-// grant write costs a copy of two maps instead of compiling every grant
-// again. s itself does not change: decisions in flight keep using it.
-func (s *Set) WithUser(user string, grants []grant.Grant) (*Set, error) {
+// WithGrants returns a copy of s in which each of grants replaces the grant
+// with the same id, or is added. Only those grants are compiled; the other
+// grants of their users are shared pointers, so a write costs the same
+// however many grants its user holds.
+func (s *Set) WithGrants(grants ...grant.Grant) (*Set, error) {
 	if s == nil {
 		return NewSet(grants, nil)
 	}
@@ -25,30 +24,40 @@ func (s *Set) WithUser(user string, grants []grant.Grant) (*Set, error) {
 		rulesForAll:  s.rulesForAll,
 		grants:       s.grants,
 	}
-	for _, old := range n.grantsByUser[user] {
-		if n.byID[old.g.ID] == old {
-			delete(n.byID, old.g.ID)
-		}
-		n.grants--
-	}
-	delete(n.grantsByUser, user)
 	var errs []error
-	entries := make([]grantEntry, len(grants))
-	for i := range grants {
-		if grants[i].User != user {
-			errs = append(errs, fmt.Errorf("grant %q belongs to %q, not %q; left out", grants[i].ID, grants[i].User, user))
-			continue
-		}
-		e := &entries[i]
-		e.g = grants[i]
+	copied := map[string]bool{}
+	for _, g := range grants {
+		e := &grantEntry{g: g}
 		e.compile()
 		if e.err != nil {
 			errs = append(errs, e.err)
 		}
-		n.byID[e.g.ID] = e
-		n.grantsByUser[user] = append(n.grantsByUser[user], e)
-		n.grants++
+		if old, ok := n.byID[g.ID]; ok && old.g.User != g.User {
+			errs = append(errs, fmt.Errorf("grant %q moved from %q to %q; left out", g.ID, old.g.User, g.User))
+			continue
+		}
+		if !copied[g.User] {
+			// The user's slice is shared with s: copy before changing it.
+			n.grantsByUser[g.User] = append([]*grantEntry(nil), n.grantsByUser[g.User]...)
+			copied[g.User] = true
+		}
+		list := n.grantsByUser[g.User]
+		replaced := false
+		for i, old := range list {
+			if old.g.ID == g.ID {
+				list[i], replaced = e, true
+				break
+			}
+		}
+		if !replaced {
+			list = append(list, e)
+			n.grants++
+		}
+		n.grantsByUser[g.User] = list
+		n.byID[g.ID] = e
 	}
-	sortUserGrants(n.grantsByUser[user])
+	for u := range copied {
+		sortUserGrants(n.grantsByUser[u])
+	}
 	return n, errors.Join(errs...)
 }

@@ -211,6 +211,7 @@ func (s *Server) check(c *caller, req *api.CheckRequest) (*api.Decision, error) 
 		BreakGlass: d.BreakGlass, ExpiresAt: d.ExpiresAt, Remaining: api.Duration(d.Remaining),
 		Authenticate: pol.Authenticate, AuthCache: api.Duration(pol.AuthCache),
 		RecordingRequired: pol.Recording.Required, RecordInput: pol.Recording.Input,
+		RecordingDisabled: !pol.Recording.Enabled,
 	}
 	if req.Kind == grant.KindLogin && !d.Allow && !pol.LoginGated(req.Service, acct.Name, acct.Groups) {
 		// Login gating does not cover this service or user: nothing to ask.
@@ -346,7 +347,7 @@ func (s *Server) handleCreateGrant(w http.ResponseWriter, r *http.Request) {
 			Reason: created.Reason, Fields: map[string]string{"breakglass": "true", "commands": strings.Join(created.Commands, "; ")},
 		})
 	}
-	s.changed(created.User)
+	s.changed(created)
 	writeJSON(w, http.StatusCreated, created)
 }
 
@@ -511,7 +512,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, storeErr(err))
 		return
 	}
-	s.changed(g.User)
+	s.changed(g)
 	s.endSessionsOf(g)
 	if s.cfg.OnGrantEnd != nil {
 		s.cfg.OnGrantEnd(g)
@@ -554,7 +555,7 @@ func (s *Server) handleExtend(w http.ResponseWriter, r *http.Request) {
 		writeError(w, storeErr(err))
 		return
 	}
-	s.changed(g.User)
+	s.changed(g)
 	s.forgetWarnings(g.ID)
 	writeJSON(w, http.StatusOK, g)
 }
@@ -670,7 +671,7 @@ func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request) {
 		writeError(w, storeErr(err))
 		return
 	}
-	s.changed(created.User)
+	s.changed(created)
 	writeJSON(w, http.StatusCreated, created)
 }
 

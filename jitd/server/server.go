@@ -142,47 +142,26 @@ func (s *Server) rebuild() error {
 	return nil
 }
 
-// changed is called after every write to users' grants: new decisions see
-// it at once and the expiry timer is re-armed. Only those users' grants are
-// recompiled.
-func (s *Server) changed(users ...string) {
-	if err := s.updateUsers(users); err != nil {
-		s.log.Error("updating the decision set failed; rebuilding it whole", "error", err)
-		if err := s.rebuild(); err != nil {
-			s.log.Error("rebuilding the decision set failed; decisions use the previous one", "error", err)
-		}
-	}
+// changed is called after every write to grants: new decisions see it at
+// once and the expiry timer is re-armed. Only the changed grants are
+// compiled again.
+func (s *Server) changed(grants ...grant.Grant) {
+	s.updateGrants(grants)
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
 }
 
-func (s *Server) updateUsers(users []string) error {
+func (s *Server) updateGrants(grants []grant.Grant) {
 	s.setMu.Lock()
 	defer s.setMu.Unlock()
-	set := s.set.Load()
-	cutoff := s.now().Add(-explainEndedFor)
-	for _, u := range users {
-		gs, err := s.cfg.Store.ListGrants(store.GrantFilter{User: u, IncludeEnded: true})
-		if err != nil {
-			return fmt.Errorf("load grants of %s: %w", u, err)
-		}
-		keep := gs[:0]
-		for _, g := range gs {
-			if g.State == grant.StateActive || g.EndedAt.After(cutoff) || g.ExpiresAt.After(cutoff) {
-				keep = append(keep, g)
-			}
-		}
-		next, err := set.WithUser(u, keep)
-		if err != nil {
-			// A grant that does not compile never allows; say so and go on.
-			s.log.Warn("some grants do not compile", "user", u, "error", err)
-		}
-		set = next
+	next, err := s.set.Load().WithGrants(grants...)
+	if err != nil {
+		// A grant that does not compile never allows; say so and go on.
+		s.log.Warn("some grants do not compile; they allow nothing", "error", err)
 	}
-	s.set.Store(set)
-	return nil
+	s.set.Store(next)
 }
 
 // Handler returns the API's HTTP handler.
@@ -318,13 +297,7 @@ func (s *Server) expireOverdue() ([]grant.Grant, error) {
 		return nil, nil
 	}
 	if s.set.Load() != nil {
-		users := make([]string, 0, len(ended))
-		for _, g := range ended {
-			users = append(users, g.User)
-		}
-		if err := s.updateUsers(users); err != nil {
-			s.log.Error("updating the decision set failed", "error", err)
-		}
+		s.updateGrants(ended)
 	}
 	for _, g := range ended {
 		s.log.Info("grant expired", "grant", g.ID, "user", g.User)

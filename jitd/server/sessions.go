@@ -153,7 +153,7 @@ func (s *Server) sweepSessions() error {
 func (s *Server) watchSessions(ctx context.Context) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	lastSweep := s.now()
+	lastSweep, lastRebuild := s.now(), s.now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -161,6 +161,14 @@ func (s *Server) watchSessions(ctx context.Context) {
 		case <-tick.C:
 		}
 		now := s.now()
+		if now.Sub(lastRebuild) > time.Hour {
+			// Writes update the decision set grant by grant; a full
+			// rebuild now and then drops grants that ended long ago.
+			lastRebuild = now
+			if err := s.rebuild(); err != nil {
+				s.log.Error("rebuilding the decision set failed", "error", err)
+			}
+		}
 		if now.Sub(lastSweep) > 10*time.Second {
 			lastSweep = now
 			if err := s.sweepSessions(); err != nil {
