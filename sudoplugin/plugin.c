@@ -326,3 +326,147 @@ struct policy_plugin jit_policy = {
 	NULL,	/* deregister_hooks */
 	NULL	/* event_alloc: filled in by sudo */
 };
+
+/*
+ * The I/O plugin jit_io (io.go): records the command's terminal and
+ * standard streams to journald. Same pid guard as the policy: nothing
+ * enters Go outside the process that opened the plugins. sudo opens it only
+ * after jit_policy's check_policy allowed a command, in the same process.
+ */
+static int
+io_open(unsigned int version, sudo_conv_t conversation,
+    sudo_printf_t sudo_plugin_printf, char * const settings[],
+    char * const user_info[], char * const command_info[],
+    int argc, char * const argv[], char * const user_env[],
+    char * const plugin_options[], const char **errstr)
+{
+	char *msg = NULL;
+	int rc;
+
+	restore_signals();	/* a no-op after policy_open */
+	if (plugin_printf == NULL)
+		plugin_printf = sudo_plugin_printf;
+	if (plugin_conv == NULL)
+		plugin_conv = conversation;
+	if (api_version == 0)
+		api_version = version;
+	if (open_pid == 0) {
+		/* sudo -V with another policy plugin: nothing to record. */
+		return argc == 0 ? 1 : -1;
+	}
+	if (foreign("to record the session", errstr))
+		return -1;
+	rc = jitGoIOOpen(argc, (char **)user_info, (char **)command_info,
+	    SUDO_API_VERSION_GET_MINOR(version) >= 2 ? (char **)plugin_options : NULL,
+	    &msg);
+	set_errstr(errstr, msg);
+	return rc;
+}
+
+static void
+io_close(int exit_status, int error)
+{
+	if (open_pid == 0 || getpid() != open_pid)
+		return;
+	jitGoIOClose(exit_status, error);
+}
+
+static int
+io_show_version(int verbose)
+{
+	if (foreign("show_version", NULL))
+		return -1;
+	return jitGoIOShowVersion(verbose);
+}
+
+/* Streams, in the order of recording.Streams. */
+enum { JIT_TTYIN, JIT_TTYOUT, JIT_STDIN, JIT_STDOUT, JIT_STDERR };
+
+static int
+io_log(int stream, const char *buf, unsigned int len, const char **errstr)
+{
+	char *msg = NULL;
+	int rc;
+
+	if (foreign("to record the session", errstr))
+		return -1;
+	rc = jitGoIOLog(stream, (char *)buf, len, &msg);
+	set_errstr(errstr, msg);
+	return rc;
+}
+
+static int
+io_log_ttyin(const char *buf, unsigned int len, const char **errstr)
+{
+	return io_log(JIT_TTYIN, buf, len, errstr);
+}
+
+static int
+io_log_ttyout(const char *buf, unsigned int len, const char **errstr)
+{
+	return io_log(JIT_TTYOUT, buf, len, errstr);
+}
+
+static int
+io_log_stdin(const char *buf, unsigned int len, const char **errstr)
+{
+	return io_log(JIT_STDIN, buf, len, errstr);
+}
+
+static int
+io_log_stdout(const char *buf, unsigned int len, const char **errstr)
+{
+	return io_log(JIT_STDOUT, buf, len, errstr);
+}
+
+static int
+io_log_stderr(const char *buf, unsigned int len, const char **errstr)
+{
+	return io_log(JIT_STDERR, buf, len, errstr);
+}
+
+static int
+io_change_winsize(unsigned int lines, unsigned int cols, const char **errstr)
+{
+	char *msg = NULL;
+	int rc;
+
+	if (foreign("to record the session", errstr))
+		return -1;
+	rc = jitGoIOWinsize(lines, cols, &msg);
+	set_errstr(errstr, msg);
+	return rc;
+}
+
+static int
+io_log_suspend(int signo, const char **errstr)
+{
+	char *msg = NULL;
+	int rc;
+
+	if (foreign("to record the session", errstr))
+		return -1;
+	rc = jitGoIOSuspend(signo, &msg);
+	set_errstr(errstr, msg);
+	return rc;
+}
+
+/* sudo looks this symbol up by name (sudo.conf: Plugin jit_io ...); a
+ * writable global, like jit_policy. */
+struct io_plugin jit_io = {
+	SUDO_IO_PLUGIN,
+	SUDO_API_VERSION,
+	io_open,
+	io_close,
+	io_show_version,
+	io_log_ttyin,
+	io_log_ttyout,
+	io_log_stdin,
+	io_log_stdout,
+	io_log_stderr,
+	NULL,	/* register_hooks */
+	NULL,	/* deregister_hooks */
+	io_change_winsize,
+	io_log_suspend,
+	NULL	/* event_alloc: filled in by sudo */
+};

@@ -135,6 +135,10 @@ type plugin struct {
 	// endsWith the grant; zero when nothing but the command ends it.
 	endsAt   time.Time
 	endsWith string
+	// decision and runas are what jitd allowed; the I/O plugin (io.go)
+	// records the session by them.
+	decision *api.Decision
+	runas    string
 }
 
 // openPlugin checks sudo's view of the invoking user against the kernel's.

@@ -180,6 +180,7 @@ func (p *plugin) checkPolicy(argv, envAdd []string) (*checkResult, int) {
 		p.sessionID = sess.ID
 	}
 	p.ran, p.command = true, a.line()
+	p.decision, p.runas = d, t.name
 	if timeout > 0 && (userTimeout <= 0 || userTimeout > time.Duration(d.Remaining)) {
 		p.endsAt = time.Now().Add(timeout)
 		p.endsWith = d.GrantID

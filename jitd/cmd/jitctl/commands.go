@@ -390,17 +390,16 @@ func (c *cli) sessions(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Recording verdicts come from the journal (see replay.go).
+	recs, recOK := recordingStates(ctx, ss)
 	if *asJSON {
-		if ss == nil {
-			ss = []grant.Session{}
-		}
-		return c.printJSON(ss)
+		return c.printJSON(sessionRows(ss, recs))
 	}
 	if len(ss) == 0 {
 		fmt.Fprintln(c.stdout, "no sessions")
 		return nil
 	}
-	t := newTable(c.stdout, "ID", "USER", "KIND", "WHAT", "GRANT", "STARTED", "STATE")
+	t := newTable(c.stdout, "ID", "USER", "KIND", "WHAT", "GRANT", "STARTED", "STATE", "RECORDING")
 	for _, s := range ss {
 		what := s.Command
 		if s.Kind == grant.KindLogin {
@@ -413,7 +412,14 @@ func (c *cli) sessions(ctx context.Context, args []string) error {
 		if s.ExitStatus != nil {
 			state += fmt.Sprintf(" (exit %d)", *s.ExitStatus)
 		}
-		t.row(s.ID, s.User, string(s.Kind), what, orDash(s.GrantID), ago(c.now, s.StartedAt), state)
+		rec := orDash(recs[s.ID])
+		if !recOK && s.Kind == grant.KindSudo {
+			rec = "?"
+		}
+		t.row(s.ID, s.User, string(s.Kind), what, orDash(s.GrantID), ago(c.now, s.StartedAt), state, rec)
+	}
+	if !recOK {
+		fmt.Fprintln(c.stderr, "jitctl sessions: RECORDING is ? because "+journalGroupsHint)
 	}
 	return t.flush()
 }

@@ -35,6 +35,10 @@ Approvers:
   extend ID --for D            move a live grant's end later
   audit [--since D] [--verify]
   sessions [--user U] [--since D] [--open]
+  replay SESSION_ID [--speed N] [--raw]   play a recorded sudo session back
+
+Administrators (root):
+  setup sudo|pam --enable|--disable   switch sudo / PAM to jit and back
 
 Every listing takes --json. The socket is --socket, else $JITD_SOCKET, else
 /run/jitd/jitd.sock.
@@ -89,6 +93,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"grant": c.grant, "request": c.request, "approve": c.approve, "deny": c.deny,
 		"revoke": c.revoke, "extend": c.extend, "list": c.list, "requests": c.requests,
 		"status": c.status, "audit": c.audit, "check": c.check, "sessions": c.sessions,
+		"setup":  c.setup,
+		"replay": c.replay,
 	}
 	fn, ok := cmds[args[0]]
 	if !ok {

@@ -1,0 +1,417 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/journal"
+
+	"github.com/jitpam/jit/jitd/api"
+	"github.com/jitpam/jit/jitd/journalread"
+	"github.com/jitpam/jit/sandbox"
+)
+
+// End-to-end tests of the I/O plugin jit_io: real sudo, real journald,
+// recordings read back with journalctl and jitctl replay.
+
+// recordingPolicy is the test policy with a recording block.
+func recordingPolicy(block string) string {
+	return sandbox.TestPolicy + "\nrecording {\n" + block + "\n}\n"
+}
+
+// recSandbox is sudoSandbox with jit_io in sudo.conf too.
+func recSandbox(t testing.TB, policy string) (*sandbox.Sandbox, *sandbox.Jitd) {
+	t.Helper()
+	sb, j := sudoSandbox(t, policy)
+	writeJitIOSudoConf(t, sb)
+	return sb, j
+}
+
+func writeJitIOSudoConf(t testing.TB, sb *sandbox.Sandbox) {
+	t.Helper()
+	writeJitSudoConf(t, sb)
+	sb.AppendFile("/etc/sudo.conf", "Plugin jit_io "+sb.Artifact("jit_sudo.so")+"\n")
+}
+
+// payload returns n bytes of pseudo-random base64 in 76-column lines, the
+// same for every seed.
+func payload(n int, seed int64) []byte {
+	raw := make([]byte, n*3/4)
+	rand.New(rand.NewSource(seed)).Read(raw)
+	enc := base64.StdEncoding.EncodeToString(raw)
+	var b bytes.Buffer
+	for len(enc) > 0 && b.Len() < n {
+		l := min(76, len(enc))
+		b.WriteString(enc[:l])
+		b.WriteByte('\n')
+		enc = enc[l:]
+	}
+	return b.Bytes()[: n-1 : n-1]
+}
+
+// writePayload puts a payload file where every test user can read it.
+func writePayload(t testing.TB, sb *sandbox.Sandbox, n int, seed int64) (string, []byte) {
+	t.Helper()
+	p := payload(n, seed)
+	p = append(p, '\n')
+	path := filepath.Join("/home", fmt.Sprintf("payload-%d.b64", seed))
+	sb.WriteFile(path, string(p), 0o644)
+	return path, p
+}
+
+// lastSessionID returns the id of user's newest sudo session in jitd.
+func lastSessionID(t testing.TB, j *sandbox.Jitd, user string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ss, err := j.Client.Sessions(ctx, api.SessionFilter{User: user})
+	if err != nil || len(ss) == 0 {
+		t.Fatalf("sessions of %s: %v %v", user, ss, err)
+	}
+	sort.Slice(ss, func(a, b int) bool { return ss[a].StartedAt.Before(ss[b].StartedAt) })
+	return ss[len(ss)-1].ID
+}
+
+// waitRecordingEnd waits for the end entry of session id.
+func waitRecordingEnd(t testing.TB, sb *sandbox.Sandbox, id string) journalread.Entry {
+	t.Helper()
+	e := sb.WaitJournal(20*time.Second, nil, "JIT_SESSION_ID="+id, "JIT_EVENT=sudo.io.end")
+	return e[0]
+}
+
+// Under a terminal, a 10 MB payload printed through sudo is recorded whole:
+// jitctl replay --raw gives back exactly what the terminal showed, and
+// jitctl sessions calls the recording complete.
+func TestRecordTTYPayload(t *testing.T) {
+	sb, j := recSandbox(t, "")
+	grantSudo(t, sb, "jitalice", "30m", nil, "/bin/cat")
+	path, want := writePayload(t, sb, 10<<20, 4711)
+	r := sb.RunAsTTY("jitalice", 60*time.Second, "", nil, "/usr/bin/sudo", "-n", "/bin/cat", path)
+	if r.Code != 0 {
+		t.Fatalf("sudo cat payload: exit %d: %.2000s", r.Code, r.Stderr+r.Stdout[:min(len(r.Stdout), 2000)])
+	}
+	// The terminal turns \n into \r\n. It showed sudo's allow line, then
+	// the session: the command's output (and the echo of anything typed;
+	// script(1) may type a NUL at the start, shown as ^@).
+	wantTTY := bytes.ReplaceAll(want, []byte("\n"), []byte("\r\n"))
+	allow, session, _ := strings.Cut(r.Stdout, "\r\n")
+	if !strings.HasPrefix(allow, "jit: grant ") || !strings.HasSuffix(session, string(wantTTY)) {
+		t.Fatalf("the terminal did not show the allow line and the payload (got %d bytes: %.100q)", len(r.Stdout), r.Stdout)
+	}
+	id := lastSessionID(t, j, "jitalice")
+	end := waitRecordingEnd(t, sb, id)
+	t.Logf("end entry: %s entries, %s chunks, %s ttyout bytes", end.Get("JIT_ENTRIES"), end.Get("JIT_CHUNKS"), end.Get("JIT_BYTES_TTYOUT"))
+
+	start := time.Now()
+	rp := sb.Jitctl("root", "replay", id, "--raw")
+	t.Logf("jitctl replay --raw took %v", time.Since(start).Round(time.Millisecond))
+	if rp.Code != 0 || rp.Stderr != "" {
+		t.Fatalf("jitctl replay --raw: exit %d, stderr %s", rp.Code, rp.Stderr)
+	}
+	if rp.Stdout != session {
+		i := firstDiff(rp.Stdout, session)
+		t.Fatalf("replay --raw differs from the terminal output: %d bytes, want %d; first difference at %d: %q vs %q",
+			len(rp.Stdout), len(session), i, rp.Stdout[i:min(len(rp.Stdout), i+40)], session[i:min(len(session), i+40)])
+	}
+	ls := sb.Jitctl("root", "sessions", "--user", "jitalice")
+	if ls.Code != 0 || !rowHas(ls.Stdout, id, "complete") {
+		t.Fatalf("jitctl sessions does not call %s complete:\n%s", id, ls)
+	}
+	t.Logf("jitctl sessions:\n%s", ls.Stdout)
+}
+
+func firstDiff(a, b string) int {
+	for i := 0; i < min(len(a), len(b)); i++ {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+func rowHas(out, id, want string) bool {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, id+" ") {
+			return strings.Contains(l, want)
+		}
+	}
+	return false
+}
+
+// Without a terminal, stdin and stdout are recorded; the chunks carry their
+// fields in the journal.
+func TestRecordPipes(t *testing.T) {
+	sb, j := recSandbox(t, "")
+	grantSudo(t, sb, "jitalice", "30m", nil, "/usr/bin/tr")
+	input := "hello from stdin\n\x00binary\xff\n"
+	r := sb.RunAs("jitalice", 30*time.Second, input, nil, "/usr/bin/sudo", "-n", "/usr/bin/tr", "a-z", "A-Z")
+	wantOut := "HELLO FROM STDIN\n\x00BINARY\xff\n"
+	if r.Code != 0 || r.Stdout != wantOut {
+		t.Fatalf("sudo tr: %s", r)
+	}
+	id := lastSessionID(t, j, "jitalice")
+	waitRecordingEnd(t, sb, id)
+
+	out, err := exec.Command("journalctl", "JIT_SESSION_ID="+id, "-o", "json", "-a", "--no-pager").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := journalread.Parse(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	var seqs []int
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Get("JIT_EVENT"), "sudo.io.") {
+			continue
+		}
+		n, err := strconv.Atoi(e.Get("JIT_SEQ"))
+		if err != nil {
+			t.Errorf("entry without JIT_SEQ: %v", e.Get("JIT_EVENT"))
+		}
+		seqs = append(seqs, n)
+		if e.Get("JIT_EVENT") != "sudo.io.chunk" {
+			continue
+		}
+		for _, f := range []string{"JIT_STREAM", "JIT_OFFSET", "JIT_TIME_US", "JIT_TIMING", "JIT_DATA"} {
+			if _, ok := e[f]; !ok {
+				t.Errorf("chunk %s lacks %s", e.Get("JIT_SEQ"), f)
+			}
+		}
+		got[e.Get("JIT_STREAM")] += string(e.Bytes("JIT_DATA"))
+	}
+	if got["stdin"] != input || got["stdout"] != wantOut {
+		t.Errorf("recorded stdin %q stdout %q", got["stdin"], got["stdout"])
+	}
+	sort.Ints(seqs)
+	for i, n := range seqs {
+		if n != i {
+			t.Fatalf("sequence numbers %v", seqs)
+		}
+	}
+	t.Logf("journalctl JIT_SESSION_ID=%s -o json: %d recording entries", id, len(seqs))
+	// Replay shows stdout (the session had no terminal).
+	rp := sb.Jitctl("root", "replay", id, "--raw")
+	if rp.Code != 0 || rp.Stdout != wantOut {
+		t.Fatalf("replay --raw: %s", rp)
+	}
+	ls := sb.Jitctl("root", "sessions", "--json")
+	if !strings.Contains(ls.Stdout, `"recording": "complete"`) {
+		t.Errorf("sessions --json: %s", ls)
+	}
+	// Only root and approvers may replay.
+	if rp := sb.Jitctl("jitbob", "replay", id); rp.Code == 0 || !strings.Contains(rp.Stderr, "only root and approvers") {
+		t.Errorf("jitbob replayed a recording: %s", rp)
+	}
+	if rp := sb.Jitctl("jitlead", "replay", id); rp.Code == 0 || !strings.Contains(rp.Stderr, "adm and systemd-journal") {
+		t.Errorf("jitlead (approver, not in adm): %s", rp)
+	}
+}
+
+// Policy input = false: what the user sends is not recorded, the output is.
+func TestRecordNoInput(t *testing.T) {
+	sb, j := recSandbox(t, recordingPolicy("input = false"))
+	grantSudo(t, sb, "jitalice", "30m", nil, "/usr/bin/tr")
+	r := sb.RunAs("jitalice", 30*time.Second, "secret\n", nil, "/usr/bin/sudo", "-n", "/usr/bin/tr", "a-z", "A-Z")
+	if r.Code != 0 || r.Stdout != "SECRET\n" {
+		t.Fatalf("sudo tr: %s", r)
+	}
+	id := lastSessionID(t, j, "jitalice")
+	waitRecordingEnd(t, sb, id)
+	if e := sb.Journal("JIT_SESSION_ID="+id, "JIT_STREAM=stdin"); len(e) != 0 {
+		t.Fatalf("stdin recorded although input = false: %d entries", len(e))
+	}
+	if e := sb.Journal("JIT_SESSION_ID="+id, "JIT_STREAM=stdout"); len(e) != 1 {
+		t.Fatalf("stdout not recorded: %d entries", len(e))
+	}
+}
+
+// Recording required and journald gone mid-session: the command is stopped.
+func TestRecordJournaldStopRequired(t *testing.T) {
+	sb, j := recSandbox(t, recordingPolicy("required = true"))
+	grantSudo(t, sb, "jitalice", "30m", nil, "/bin/sh")
+	done := make(chan sandbox.Result, 1)
+	go func() {
+		done <- sb.RunAsTTY("jitalice", 60*time.Second, "", nil, "/usr/bin/sudo", "-n", "/bin/sh", "-c",
+			"i=0; while [ $i -lt 400 ]; do echo tick $i; i=$((i+1)); sleep 0.1; done")
+	}()
+	// Wait until the recording is flowing, then stop journald.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatal("no recording chunks appeared")
+		}
+		if len(sb.Journal("JIT_EVENT=sudo.io.chunk")) > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stopped := time.Now()
+	sb.Journald().Stop()
+	var r sandbox.Result
+	select {
+	case r = <-done:
+	case <-time.After(40 * time.Second):
+		t.Fatal("the command still runs 40s after journald stopped")
+	}
+	t.Logf("command ended %v after journald stopped: %s", time.Since(stopped).Round(time.Millisecond), r)
+	if r.Code == 0 || strings.Contains(r.Stdout, "tick 399") {
+		t.Fatalf("the command ran to its end unrecorded: %s", r)
+	}
+	if !strings.Contains(r.Stdout+r.Stderr, "policy requires recording") {
+		t.Errorf("no clear message: %s", r)
+	}
+	if d := time.Since(stopped); d > 10*time.Second {
+		t.Errorf("stopping took %v", d)
+	}
+	_ = j
+}
+
+// Recording not required: journald away for a while, the command goes on,
+// and the recording says where it has a gap.
+func TestRecordJournaldGapNotRequired(t *testing.T) {
+	sb, j := recSandbox(t, "")
+	grantSudo(t, sb, "jitalice", "30m", nil, "/bin/sh")
+	done := make(chan sandbox.Result, 1)
+	go func() {
+		// Output at once, a flood while journald is away (more than
+		// the recorder may queue), then more output after it is back.
+		done <- sb.RunAs("jitalice", 60*time.Second, "", nil, "/usr/bin/sudo", "-n", "/bin/sh", "-c",
+			"echo start; sleep 1.5; head -c 40000000 /dev/zero | tr '\\0' x; echo; "+
+				"i=0; while [ $i -lt 50 ]; do echo tick $i; i=$((i+1)); sleep 0.1; done; echo done")
+	}()
+	deadline := time.Now().Add(15 * time.Second)
+	for len(sb.Journal("JIT_EVENT=sudo.io.chunk")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no recording chunks appeared")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	sb.Journald().Stop()
+	time.Sleep(3 * time.Second)
+	restartJournald(t, sb)
+	r := <-done
+	if r.Code != 0 || !strings.HasSuffix(r.Stdout, "done\n") {
+		t.Fatalf("the command did not run to its end: exit %d %s", r.Code, r.Stderr)
+	}
+	id := lastSessionID(t, j, "jitalice")
+	t.Logf("sudo took %v; stderr: %q", r.Elapsed, r.Stderr)
+	waitRecordingEnd(t, sb, id)
+	ls := sb.Jitctl("root", "sessions")
+	if !rowHas(ls.Stdout, id, "gaps") {
+		t.Errorf("sessions does not show the gap:\n%s", ls)
+	}
+	rp := sb.Jitctl("root", "replay", id, "--raw")
+	if rp.Code == 0 || !strings.Contains(rp.Stderr, "not complete") {
+		t.Errorf("replay did not report the gap: exit %d %s", rp.Code, rp.Stderr)
+	}
+	t.Logf("replay says:\n%s", rp.Stderr)
+	t.Logf("sessions:\n%s", ls.Stdout)
+}
+
+// restartJournald starts a new journald after the sandbox's was stopped.
+func restartJournald(t testing.TB, sb *sandbox.Sandbox) {
+	t.Helper()
+	p := sb.Start("journald-2", exec.Command("/usr/lib/systemd/systemd-journald"))
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && p.Running() {
+		if journal.Enabled() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	exited, err := p.Wait(0)
+	t.Fatalf("journald did not come back (exited %v: %v): %s", exited, err, p.Output())
+}
+
+// BenchmarkRecord10MB prints 10 MB of terminal output through sudo under a
+// tty, alternating: jit with jit_io, jit without an I/O plugin, sudoers with
+// log_output. It reports the median wall-time ratios and the journal's
+// growth per output byte.
+//
+//	go test -run '^$' -bench BenchmarkRecord10MB -benchtime 10x ./e2e/
+func BenchmarkRecord10MB(b *testing.B) {
+	sb, _ := recSandbox(b, "")
+	grantSudo(b, sb, "jitalice", "2h", nil, "/bin/cat")
+	// A new payload for every round: journald stores equal field values
+	// once, and equal chunks of a repeated payload would hide the cost.
+	path, want := writePayload(b, sb, 10<<20, 0)
+	jitIO := func() { writeJitIOSudoConf(b, sb) }
+	jitNone := func() { writeJitSudoConf(b, sb) }
+	sudoers := func() {
+		writeSudoersConf(sb, "Defaults log_output, use_pty\njitalice ALL=(root) NOPASSWD: /bin/cat\n")
+	}
+	run := func(setup func()) time.Duration {
+		setup()
+		b.StopTimer()
+		defer b.StartTimer()
+		r := sb.RunAsTTY("jitalice", 120*time.Second, "", nil, "/usr/bin/sudo", "-n", "/bin/cat", path)
+		if r.Code != 0 || len(r.Stdout) < len(want) {
+			b.Fatalf("sudo cat: exit %d, %d bytes: %s", r.Code, len(r.Stdout), r.Stderr)
+		}
+		return r.Elapsed
+	}
+	for _, s := range []func(){jitIO, jitNone, sudoers} {
+		run(s)
+	}
+	var tIO, tNone, tSudoers []time.Duration
+	var rIO, rSudoers []float64
+	var journalGrowth int64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		path, _ = writePayload(b, sb, 10<<20, int64(i+1))
+		b.StartTimer()
+		before := journalBytes(b)
+		a := run(jitIO)
+		journalGrowth += journalBytes(b) - before
+		n := run(jitNone)
+		s := run(sudoers)
+		tIO, tNone, tSudoers = append(tIO, a), append(tNone, n), append(tSudoers, s)
+		rIO, rSudoers = append(rIO, float64(a)/float64(n)), append(rSudoers, float64(s)/float64(n))
+	}
+	b.StopTimer()
+	med := func(ds []time.Duration) float64 {
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		return float64(ds[len(ds)/2].Microseconds()) / 1000
+	}
+	medf := func(fs []float64) float64 { sort.Float64s(fs); return fs[len(fs)/2] }
+	b.ReportMetric(med(tIO), "jit_io-ms")
+	b.ReportMetric(med(tNone), "no-io-ms")
+	b.ReportMetric(med(tSudoers), "sudoers-log_output-ms")
+	b.ReportMetric(medf(rIO), "jit_io/no-io")
+	b.ReportMetric(medf(rSudoers), "sudoers/no-io")
+	b.ReportMetric(float64(journalGrowth)/float64(b.N)/float64(len(want)), "journal-bytes/output-byte")
+}
+
+// journalBytes is the space the sandbox journal's files use.
+func journalBytes(t testing.TB) int64 {
+	t.Helper()
+	// Settle: journald ingests asynchronously.
+	time.Sleep(300 * time.Millisecond)
+	var total int64
+	for _, dir := range []string{"/var/log/journal", "/run/log/journal"} {
+		filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+			if err == nil && fi.Mode().IsRegular() && strings.HasSuffix(p, ".journal") {
+				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+					total += st.Blocks * 512
+				}
+			}
+			return nil
+		})
+	}
+	return total
+}

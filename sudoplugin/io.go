@@ -1,0 +1,577 @@
+package main
+
+// The I/O plugin jit_io: records every allowed command's terminal and
+// standard streams to journald (see package recording for the format).
+//
+// sudo.conf:
+//
+//	Plugin jit_io /usr/libexec/jit/jit_sudo.so [journal_socket=PATH]
+//
+// It lives in the same library, and so the same Go runtime, as jit_policy:
+// sudo opens the I/O plugin after check_policy allowed the command, so the
+// recording is filed under the jitd session id check_policy registered, with
+// the policy's recording settings from jitd's decision.
+//
+// sudo calls log_* from its one thread while the command runs. They only
+// copy the bytes into a per-stream chunk buffer; a chunk is sealed when it
+// is full (chunkSize) or its first byte is flushDelay old, and queued for a
+// writer goroutine that sends it to journald. The queue is bounded
+// (queueLen chunks): when journald falls behind, log_* waits for room up to
+// maxStall, which slows the command's output rather than losing it. When
+// journald cannot take entries at all:
+//   - recording required: after failAfter of failures the command is
+//     stopped (log_* returns -1, which makes sudo terminate it, and the
+//     command's processes get SIGTERM right away in case it is idle) with a
+//     message that says why;
+//   - not required: the writer keeps retrying what is queued, new data that
+//     does not fit is dropped and counted, and a gap entry says what was lost
+//     once journald takes entries again.
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/jitpam/jit/jitd/recording"
+)
+
+// Tuning. A 256 KiB chunk keeps a flood far below journald's default rate
+// limit (10000 entries per 30 s per unit: 2.5 GB of output), and fits one
+// datagram with the send buffer the writer asks for.
+const (
+	chunkSize   = 256 << 10
+	flushDelay  = 500 * time.Millisecond // at most 1 s, as promised
+	queueLen    = 64                     // 16 MiB of queued chunks at most
+	maxStall    = time.Second            // longest log_* waits for queue room
+	sendTimeout = time.Second            // one send to a full journald
+	failAfter   = 2 * time.Second        // required: failures before stopping
+	closeWait   = 10 * time.Second       // close: draining a healthy queue
+	closeGrace  = time.Second            // close: retrying a failing journald
+)
+
+// ioOptions are jit_io's arguments in sudo.conf.
+type ioOptions struct {
+	journalSocket string
+}
+
+func parseIOOptions(args []string) (ioOptions, []string) {
+	o := ioOptions{journalSocket: journalSocket}
+	var warnings []string
+	for _, a := range args {
+		k, v, _ := strings.Cut(a, "=")
+		switch k {
+		case "journal_socket":
+			if !strings.HasPrefix(v, "/") {
+				warnings = append(warnings, fmt.Sprintf("ignoring journal_socket=%s: not an absolute path", v))
+				continue
+			}
+			o.journalSocket = v
+		default:
+			warnings = append(warnings, fmt.Sprintf("jit_io: ignoring unknown plugin option %q", a))
+		}
+	}
+	return o, warnings
+}
+
+// streamBuf is the chunk being filled for one stream.
+type streamBuf struct {
+	data    []byte
+	timing  []byte
+	firstUS int64 // first write of the chunk, µs since the session's start
+	lastUS  int64 // last write
+	offset  int64 // stream offset of data[0]
+}
+
+// jentry is one queued journal entry.
+type jentry struct {
+	head []byte // fields, and the data field's header when data != nil
+	data []byte
+}
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize); return &b }}
+
+// recorder records one session.
+type recorder struct {
+	id       string
+	required bool
+	input    bool
+	t0       time.Time
+	conn     *journalConn
+
+	mu      sync.Mutex
+	bufs    [5]streamBuf
+	offsets [5]int64 // bytes seen per stream (recorded or dropped)
+	seq     int64    // next sequence number
+	chunks  int64
+	closed  bool
+	timer   *time.Timer
+	armed   bool
+	// Dropped data not yet reported in a gap entry.
+	gapBytes  [5]int64
+	gapAtUS   int64
+	gapReason string
+	gaps      int
+
+	queue   chan *jentry
+	done    chan struct{}
+	healthy atomic.Bool
+	failed  atomic.Bool
+	failMsg atomic.Value // string
+	told    bool         // the failure was shown to the user (sudo's thread)
+	lost    atomic.Int64 // queued entries the writer gave up on at close
+	closing atomic.Bool  // close has queued the end entry
+}
+
+// the recorder of this process, set by jit_io's open.
+var rec *recorder
+
+// ioOpen starts the recording of the command check_policy allowed. It
+// returns 1 to record, 0 when policy turned recording off, -1 to refuse to
+// run the command.
+func ioOpen(args []string, argc int, userInfo, commandInfo []string) (int, string) {
+	if argc == 0 {
+		return 1, "" // sudo -V: nothing runs, nothing to record
+	}
+	if plug == nil || !plug.ran {
+		return -1, "jit_io: no command was allowed by jit_policy; jit_io works only together with it (sudo.conf: Plugin jit_policy …)"
+	}
+	opts, warnings := parseIOOptions(args)
+	for _, w := range warnings {
+		say(msgError, "jit: sudo.conf: "+w)
+	}
+	d := plug.decision
+	required, input := false, true
+	if d != nil && !(d.BreakGlass && d.GrantID == "") {
+		// jitd's policy; a break-glass run without jitd records all.
+		if d.RecordingDisabled {
+			return 0, ""
+		}
+		required, input = d.RecordingRequired, d.RecordInput
+	}
+	id := plug.sessionID
+	if id == "" {
+		id = "local-" + randomHex(8)
+	}
+	r := &recorder{id: id, required: required, input: input, t0: time.Now(),
+		queue: make(chan *jentry, queueLen), done: make(chan struct{})}
+
+	ui := toMap(userInfo)
+	start := r.header(recording.EventStart, 0, fmt.Sprintf("jit: recording session %s: %s ran %s as %s", id, plug.user.name, plug.command, plug.runas))
+	start.add("JIT_USER", plug.user.name)
+	start.add("JIT_RUNAS", plug.runas)
+	start.add("JIT_COMMAND", plug.command)
+	if d != nil {
+		addIf(start, "JIT_GRANT_ID", d.GrantID)
+		addIf(start, "JIT_RULE", d.Rule)
+		if d.BreakGlass {
+			start.add("JIT_BREAKGLASS", "true")
+		}
+	}
+	addIf(start, "JIT_TTY", ui["tty"])
+	addIf(start, recording.FieldLines, ui["lines"])
+	addIf(start, recording.FieldCols, ui["cols"])
+	addIf(start, "JIT_HOST", ui["host"])
+	addIf(start, "JIT_CWD", ui["cwd"])
+	start.add("JIT_RECORD_INPUT", strconv.FormatBool(input))
+	start.add("JIT_REQUIRED", strconv.FormatBool(required))
+	start.add("JIT_START_REALTIME_US", strconv.FormatInt(r.t0.UnixMicro(), 10))
+	r.seq = 1
+
+	conn, err := dialJournal(opts.journalSocket)
+	if err == nil {
+		err = conn.send([][]byte{start.b}, time.Now().Add(sendTimeout))
+	}
+	if err != nil {
+		if required {
+			if conn != nil {
+				conn.close()
+			}
+			return -1, fmt.Sprintf("the session cannot be recorded (%v) and policy requires recording: the command was not started; check `systemctl status systemd-journald`", err)
+		}
+		say(msgError, fmt.Sprintf("jit: warning: the session cannot be recorded now (%v); it runs, and the recording will have a gap", err))
+		if conn == nil {
+			conn = &journalConn{path: opts.journalSocket, fd: -1}
+		}
+		r.queue <- &jentry{head: start.b} // retried by the writer
+	} else {
+		r.healthy.Store(true)
+	}
+	r.conn = conn
+	rec = r
+	go r.writer()
+	return 1, ""
+}
+
+func addIf(e *entryBuilder, name, value string) {
+	if value != "" {
+		e.add(name, value)
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// header starts an entry of the recording with the fields every entry has.
+func (r *recorder) header(event string, seq int64, msg string) *entryBuilder {
+	e := &entryBuilder{b: make([]byte, 0, 512)}
+	e.add("PRIORITY", "6")
+	e.add("SYSLOG_IDENTIFIER", syslogIdentifier)
+	e.add("MESSAGE", strings.ToValidUTF8(strings.ReplaceAll(msg, "\n", " "), "?"))
+	e.add(recording.FieldEvent, event)
+	e.add(recording.FieldSession, r.id)
+	e.addInt(recording.FieldSeq, seq)
+	return e
+}
+
+func (r *recorder) nowUS() int64 { return time.Since(r.t0).Microseconds() }
+
+// log records one write of stream i. 1: pass it on; -1: stop the command.
+func (r *recorder) log(i int, p []byte) (int, string) {
+	if r.failed.Load() {
+		return -1, r.failure()
+	}
+	if !r.input && (recording.Streams[i] == recording.TTYIn || recording.Streams[i] == recording.StdIn) {
+		return 1, ""
+	}
+	now := r.nowUS()
+	r.mu.Lock()
+	for len(p) > 0 {
+		b := &r.bufs[i]
+		if len(b.data) == 0 {
+			if b.data == nil {
+				b.data = (*chunkPool.Get().(*[]byte))[:0]
+			}
+			b.firstUS, b.lastUS, b.offset = now, now, r.offsets[i]
+			b.timing = b.timing[:0]
+			r.arm()
+		}
+		n := min(len(p), chunkSize-len(b.data))
+		b.timing = recording.AppendTiming(b.timing, now-b.lastUS, n)
+		b.data = append(b.data, p[:n]...)
+		b.lastUS = now
+		r.offsets[i] += int64(n)
+		p = p[n:]
+		if len(b.data) >= chunkSize {
+			r.seal(i)
+		}
+	}
+	r.mu.Unlock()
+	if r.failed.Load() {
+		return -1, r.failure()
+	}
+	return 1, ""
+}
+
+// arm makes sure a timer seals what is buffered within flushDelay.
+func (r *recorder) arm() {
+	if r.armed || r.closed {
+		return
+	}
+	r.armed = true
+	if r.timer == nil {
+		r.timer = time.AfterFunc(flushDelay, r.flushAll)
+	} else {
+		r.timer.Reset(flushDelay)
+	}
+}
+
+// flushAll seals every stream's buffered data (the timer).
+func (r *recorder) flushAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.armed = false
+	for i := range r.bufs {
+		if len(r.bufs[i].data) > 0 {
+			r.seal(i)
+		}
+	}
+}
+
+// seal queues stream i's chunk. r.mu is held.
+func (r *recorder) seal(i int) {
+	b := &r.bufs[i]
+	if len(b.data) == 0 || r.closed {
+		return
+	}
+	r.flushGap()
+	st := recording.Streams[i]
+	e := r.header(recording.EventChunk, r.seq, fmt.Sprintf("jit: session %s %s, entry %d: %d bytes", r.id, st, r.seq, len(b.data)))
+	e.add(recording.FieldStream, st)
+	e.addInt(recording.FieldOffset, b.offset)
+	e.addInt(recording.FieldTime, b.firstUS)
+	e.add(recording.FieldTiming, string(b.timing))
+	e.b = append(e.b, binaryHeader(recording.FieldData, len(b.data))...)
+	ent := &jentry{head: e.b, data: b.data}
+	if r.enqueue(ent) {
+		r.chunks++
+	} else {
+		if r.gapBytes == [5]int64{} {
+			r.gapAtUS = b.firstUS
+		}
+		r.gapBytes[i] += int64(len(b.data))
+		r.release(ent)
+	}
+	b.data = nil
+}
+
+// enqueue queues e with the next sequence number; false when there is no
+// room (e is then not numbered). r.mu is held.
+func (r *recorder) enqueue(e *jentry) bool {
+	select {
+	case r.queue <- e:
+		r.seq++
+		return true
+	default:
+	}
+	if r.healthy.Load() && !r.failed.Load() {
+		// journald is slow, not gone: hold the command's output back a
+		// little rather than lose it.
+		t := time.NewTimer(maxStall)
+		defer t.Stop()
+		select {
+		case r.queue <- e:
+			r.seq++
+			return true
+		case <-t.C:
+		}
+	}
+	if r.required {
+		r.fail("journald is not keeping up with the session's output (its queue stayed full)")
+	}
+	if r.gapReason == "" {
+		r.gapReason = "journald did not take the data in time"
+		if !r.healthy.Load() {
+			r.gapReason = "journald was not reachable"
+		}
+	}
+	return false
+}
+
+// flushGap queues a gap entry for dropped data, if any and if there is
+// room. r.mu is held.
+func (r *recorder) flushGap() {
+	if r.gapBytes == [5]int64{} {
+		return
+	}
+	var total int64
+	for _, n := range r.gapBytes {
+		total += n
+	}
+	e := r.header(recording.EventGap, r.seq, fmt.Sprintf("jit: session %s: the recording lost %d bytes: %s", r.id, total, r.gapReason))
+	e.addInt(recording.FieldTime, r.gapAtUS)
+	e.add(recording.FieldReason, r.gapReason)
+	for i, n := range r.gapBytes {
+		if n > 0 {
+			e.addInt(recording.GapField(recording.Streams[i]), n)
+		}
+	}
+	select {
+	case r.queue <- &jentry{head: e.b}:
+		r.seq++
+		r.gaps++
+		r.gapBytes, r.gapReason = [5]int64{}, ""
+	default:
+	}
+}
+
+// event queues a window size change or suspend.
+func (r *recorder) event(kind string, fields func(*entryBuilder)) (int, string) {
+	if r.failed.Load() {
+		return -1, r.failure()
+	}
+	now := r.nowUS()
+	r.mu.Lock()
+	if !r.closed {
+		r.flushGap()
+		e := r.header(kind, r.seq, fmt.Sprintf("jit: session %s: %s", r.id, strings.TrimPrefix(kind, recording.EventPrefix)))
+		e.addInt(recording.FieldTime, now)
+		fields(e)
+		if !r.enqueue(&jentry{head: e.b}) && r.gapReason == "" {
+			r.gapReason = "journald was not reachable"
+		}
+	}
+	r.mu.Unlock()
+	if r.failed.Load() {
+		return -1, r.failure()
+	}
+	return 1, ""
+}
+
+func (r *recorder) release(e *jentry) {
+	if e.data != nil && cap(e.data) == chunkSize {
+		d := e.data[:0]
+		chunkPool.Put(&d)
+	}
+	e.data = nil
+}
+
+// writer sends queued entries in order.
+func (r *recorder) writer() {
+	defer close(r.done)
+	for e := range r.queue {
+		if r.failed.Load() {
+			r.release(e)
+			continue
+		}
+		bufs := [][]byte{e.head}
+		if e.data != nil {
+			bufs = append(bufs, e.data, []byte{'\n'})
+		}
+		var firstFail time.Time
+		backoff := 20 * time.Millisecond
+		for {
+			err := r.conn.send(bufs, time.Now().Add(sendTimeout))
+			if err == nil {
+				r.healthy.Store(true)
+				break
+			}
+			r.healthy.Store(false)
+			if firstFail.IsZero() {
+				firstFail = time.Now()
+			}
+			if r.required && time.Since(firstFail) >= failAfter {
+				r.fail(err.Error())
+				break
+			}
+			if r.closing.Load() && time.Since(firstFail) >= closeGrace {
+				r.lost.Add(1)
+				break
+			}
+			time.Sleep(backoff)
+			backoff = min(2*backoff, 500*time.Millisecond)
+		}
+		r.release(e)
+	}
+}
+
+// fail stops the recording for good (recording required): every later
+// log_* call returns -1, and the command's processes are told to end now,
+// in case it is idle and makes no further call.
+func (r *recorder) fail(why string) {
+	if r.failed.Swap(true) {
+		return
+	}
+	r.failMsg.Store(fmt.Sprintf("the recording of session %s cannot be written (%s) and policy requires recording: stopping the command", r.id, why))
+	terminateChildren()
+}
+
+// failure returns the failure message, showing it once (call from sudo's
+// thread only: sudo's printf is not for other threads).
+func (r *recorder) failure() string {
+	msg, _ := r.failMsg.Load().(string)
+	if !r.told {
+		r.told = true
+		say(msgError, "jit: "+msg)
+	}
+	return msg
+}
+
+// terminateChildren sends SIGTERM to sudo's children: the command (pipes)
+// or sudo's monitor process (pty), which passes it on to the command.
+func terminateChildren() {
+	tasks, _ := filepath.Glob("/proc/self/task/*/children")
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+				_ = syscall.Kill(pid, syscall.SIGTERM)
+			}
+		}
+	}
+}
+
+// close ends the recording with the command's end.
+func (r *recorder) close(status, errno int) {
+	r.mu.Lock()
+	for i := range r.bufs {
+		r.seal(i)
+	}
+	r.flushGap()
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	var what string
+	end := &entryBuilder{}
+	switch ws := syscall.WaitStatus(status); {
+	case errno != 0:
+		what = "could not execute: " + syscall.Errno(errno).Error()
+		end.add(recording.FieldReason, what)
+	case ws.Exited():
+		end.addInt(recording.FieldStatus, int64(ws.ExitStatus()))
+		what = "exit status " + strconv.Itoa(ws.ExitStatus())
+	case ws.Signaled():
+		end.addInt(recording.FieldStatus, 128+int64(ws.Signal()))
+		end.add(recording.FieldSignal, signalName(ws.Signal()))
+		what = "killed by " + signalName(ws.Signal())
+	}
+	if r.failed.Load() {
+		end.add(recording.FieldReason, "recording failed: "+r.failMsg.Load().(string))
+	}
+	e := r.header(recording.EventEnd, r.seq, fmt.Sprintf("jit: session %s ended (%s); recording: %d entries, %d gaps", r.id, what, r.seq+1, r.gaps))
+	e.b = append(e.b, end.b...)
+	for i, n := range r.offsets {
+		if n > 0 || recording.Streams[i] == recording.TTYOut {
+			e.addInt(recording.BytesField(recording.Streams[i]), n)
+		}
+	}
+	e.addInt(recording.FieldChunks, r.chunks)
+	e.addInt(recording.FieldEntries, r.seq+1)
+	e.addInt(recording.FieldDuration, r.nowUS())
+	pending := r.gapBytes != [5]int64{}
+	r.enqueue(&jentry{head: e.b})
+	r.closed = true
+	r.closing.Store(true)
+	r.mu.Unlock()
+	close(r.queue)
+
+	wait := closeWait
+	if !r.healthy.Load() {
+		wait = closeGrace + sendTimeout
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-r.done:
+	case <-t.C:
+	}
+	if r.failed.Load() {
+		r.failure()
+		return
+	}
+	select {
+	case <-r.done:
+		if r.lost.Load() == 0 && !pending && r.gaps == 0 {
+			return
+		}
+	default:
+	}
+	if !r.required {
+		say(msgError, fmt.Sprintf("jit: warning: the recording of session %s is incomplete: journald did not take all of it", r.id))
+	}
+}
+
+func signalName(s syscall.Signal) string {
+	name := unix.SignalName(s)
+	if name == "" {
+		return "signal " + strconv.Itoa(int(s))
+	}
+	return name
+}
+
+func syscallSignal(n int) syscall.Signal { return syscall.Signal(n) }

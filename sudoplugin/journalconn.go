@@ -1,0 +1,198 @@
+package main
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// journalConn speaks journald's native protocol on a datagram socket, for
+// the session recording. Unlike go-systemd's journal.Send (which the audit
+// events use) it
+//   - encodes binary values exactly (the length-prefixed form, whatever the
+//     bytes), and sends a chunk's data without copying it into a message;
+//   - never blocks without a bound: the socket is non-blocking and
+//     connected, so a full journald queue shows as EAGAIN and poll waits for
+//     room up to a deadline; a stopped journald shows as ECONNREFUSED;
+//   - never raises SIGPIPE (datagrams, and MSG_NOSIGNAL besides): sudo
+//     forwards SIGPIPE to the command.
+//
+// Entries larger than a datagram may be go through a sealed memfd, as
+// journald's own clients do.
+type journalConn struct {
+	path string
+	fd   int
+}
+
+// journalSocket is journald's native socket.
+const journalSocket = "/run/systemd/journal/socket"
+
+// sndbuf is the send buffer asked for (root may exceed wmem_max): a chunk
+// fits in one datagram.
+const sndbuf = 8 << 20
+
+func dialJournal(path string) (*journalConn, error) {
+	c := &journalConn{path: path, fd: -1}
+	if err := c.connect(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *journalConn) connect() error {
+	if c.fd >= 0 {
+		unix.Close(c.fd)
+		c.fd = -1
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sndbuf) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sndbuf)
+	}
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: c.path}); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("connect %s: %w", c.path, err)
+	}
+	c.fd = fd
+	return nil
+}
+
+func (c *journalConn) close() {
+	if c.fd >= 0 {
+		unix.Close(c.fd)
+		c.fd = -1
+	}
+}
+
+// send sends one entry (its buffers concatenated) before deadline.
+func (c *journalConn) send(bufs [][]byte, deadline time.Time) error {
+	if c.fd < 0 {
+		if err := c.connect(); err != nil {
+			return err
+		}
+	}
+	for {
+		_, err := unix.SendmsgBuffers(c.fd, bufs, nil, nil, unix.MSG_NOSIGNAL)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.EAGAIN):
+			if err := c.waitWritable(deadline); err != nil {
+				return err
+			}
+		case errors.Is(err, unix.EMSGSIZE), errors.Is(err, unix.ENOBUFS):
+			return c.sendMemfd(bufs)
+		case errors.Is(err, unix.ECONNREFUSED), errors.Is(err, unix.ENOTCONN), errors.Is(err, unix.EPIPE):
+			// journald restarted (a new socket) or is gone: dial again
+			// once; if nobody listens, say so.
+			if cerr := c.connect(); cerr != nil {
+				return fmt.Errorf("journald is not running: %w", cerr)
+			}
+			if _, err2 := unix.SendmsgBuffers(c.fd, bufs, nil, nil, unix.MSG_NOSIGNAL); err2 == nil {
+				return nil
+			} else if !errors.Is(err2, unix.EAGAIN) {
+				return fmt.Errorf("journald: %w", err2)
+			}
+			if err := c.waitWritable(deadline); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("journald: %w", err)
+		}
+	}
+}
+
+func (c *journalConn) waitWritable(deadline time.Time) error {
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return errors.New("journald is not taking entries (its queue stayed full)")
+		}
+		ms := int(left / time.Millisecond)
+		if ms < 1 {
+			ms = 1
+		}
+		fds := []unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLOUT}}
+		n, err := unix.Poll(fds, ms)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("poll: %w", err)
+		}
+		if n > 0 {
+			return nil
+		}
+	}
+}
+
+// sendMemfd hands journald the entry in a sealed memfd.
+func (c *journalConn) sendMemfd(bufs [][]byte) error {
+	fd, err := unix.MemfdCreate("jit-journal", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return fmt.Errorf("memfd: %w", err)
+	}
+	defer unix.Close(fd)
+	for _, b := range bufs {
+		for len(b) > 0 {
+			n, err := unix.Write(fd, b)
+			if err != nil {
+				if errors.Is(err, unix.EINTR) {
+					continue
+				}
+				return fmt.Errorf("memfd: %w", err)
+			}
+			b = b[n:]
+		}
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE|unix.F_SEAL_SEAL); err != nil {
+		return fmt.Errorf("memfd seal: %w", err)
+	}
+	_, err = unix.SendmsgN(c.fd, nil, unix.UnixRights(fd), nil, unix.MSG_NOSIGNAL)
+	if err != nil {
+		return fmt.Errorf("journald (memfd): %w", err)
+	}
+	return nil
+}
+
+// entryBuilder builds the fields of one native-protocol entry.
+type entryBuilder struct{ b []byte }
+
+// add appends NAME=VALUE, in the length-prefixed form when the value could
+// not be sent as a line.
+func (e *entryBuilder) add(name, value string) {
+	if strings.IndexByte(value, '\n') < 0 {
+		e.b = append(e.b, name...)
+		e.b = append(e.b, '=')
+		e.b = append(e.b, value...)
+		e.b = append(e.b, '\n')
+		return
+	}
+	e.b = append(e.b, name...)
+	e.b = append(e.b, '\n')
+	e.b = binary.LittleEndian.AppendUint64(e.b, uint64(len(value)))
+	e.b = append(e.b, value...)
+	e.b = append(e.b, '\n')
+}
+
+func (e *entryBuilder) addInt(name string, v int64) {
+	e.b = append(e.b, name...)
+	e.b = append(e.b, '=')
+	e.b = strconv.AppendInt(e.b, v, 10)
+	e.b = append(e.b, '\n')
+}
+
+// binaryHeader returns the header of a length-prefixed field of n bytes;
+// the value and a final newline follow it.
+func binaryHeader(name string, n int) []byte {
+	h := make([]byte, 0, len(name)+9)
+	h = append(h, name...)
+	h = append(h, '\n')
+	return binary.LittleEndian.AppendUint64(h, uint64(n))
+}
