@@ -207,6 +207,10 @@ func TestReusedPIDIsNeverSignalled(t *testing.T) {
 	// The registered process ends; the same pid goes to a bystander.
 	p.cmd.Process.Kill()
 	p.exitedWithin(5 * time.Second)
+	// Start times count clock ticks (10 ms): a pid reused within the same
+	// tick would look like the same process. Only forcing the pid, as here,
+	// can reuse one that fast (the kernel otherwise cycles through pid_max).
+	time.Sleep(50 * time.Millisecond)
 	bystander := startReusingPID(t, sess.PID)
 	if bystander.Process.Pid != sess.PID {
 		t.Fatalf("could not reuse pid %d (got %d)", sess.PID, bystander.Process.Pid)
