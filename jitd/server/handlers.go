@@ -94,6 +94,19 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
+// sinceParam reads the optional ?since= of listings.
+func sinceParam(r *http.Request) (time.Time, error) {
+	v := r.URL.Query().Get("since")
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, badRequest(api.CodeBadRequest, "since %q is not an RFC 3339 time", v)
+	}
+	return t, nil
+}
+
 // caller is the authenticated peer of a request.
 type caller struct {
 	PID      int
@@ -125,16 +138,10 @@ func (c *caller) requireApprover(what string) error {
 	return forbidden(api.CodeNotApprover, "%s is not an approver: only approvers may %s", c.Name, what)
 }
 
-func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
-	c, err := s.caller(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, c *caller) (int, any, error) {
 	counts, err := s.cfg.Store.Counts()
 	if err != nil {
-		writeError(w, errInternal(err))
-		return
+		return 0, nil, errInternal(err)
 	}
 	st := api.Status{
 		Version: s.cfg.Version, StartedAt: s.started, Socket: s.cfg.Socket, StateDir: s.cfg.StateDir,
@@ -145,19 +152,13 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	if next, ok, err := s.cfg.Store.NextExpiry(); err == nil && ok {
 		st.NextExpiry = next.At
 	}
-	writeJSON(w, http.StatusOK, st)
+	return http.StatusOK, st, nil
 }
 
-func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
-	c, err := s.caller(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request, c *caller) (int, any, error) {
 	var req api.CheckRequest
 	if err := decode(w, r, &req); err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	if req.User == "" {
 		req.User = c.Name
@@ -170,15 +171,13 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 		req.DryRun = true
 	case c.approver && req.DryRun:
 	default:
-		writeError(w, forbidden(api.CodeForbidden, "%s may not ask for %s's decisions: only root (sudo, sshd) and approvers (dry runs) may", c.Name, req.User))
-		return
+		return 0, nil, forbidden(api.CodeForbidden, "%s may not ask for %s's decisions: only root (sudo, sshd) and approvers (dry runs) may", c.Name, req.User)
 	}
 	d, err := s.check(c, &req)
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
-	writeJSON(w, http.StatusOK, d)
+	return http.StatusOK, d, nil
 }
 
 // check decides req and audits the decision.
@@ -297,36 +296,27 @@ func (s *Server) auditDecision(c *caller, req *api.CheckRequest, d *api.Decision
 	}
 }
 
-func (s *Server) handleCreateGrant(w http.ResponseWriter, r *http.Request) {
-	c, err := s.caller(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) handleCreateGrant(w http.ResponseWriter, r *http.Request, c *caller) (int, any, error) {
 	var spec api.GrantSpec
 	if err := decode(w, r, &spec); err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	pol := s.Policy()
 	breakGlass := false
 	if !c.approver {
 		if spec.User != c.Name || !pol.IsBreakGlass(c.Name, c.Groups) {
-			writeError(w, c.requireApprover("grant"))
-			return
+			return 0, nil, c.requireApprover("grant")
 		}
 		breakGlass = true
 	}
 	now := s.now()
 	g, err := s.grantFromSpec(&spec, now)
 	if err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	if breakGlass {
 		if err := pol.CheckBreakGlassDuration(g.ExpiresAt.Sub(g.NotBefore)); err != nil {
-			writeError(w, badRequest(api.CodeDurationTooLong, "%v", err))
-			return
+			return 0, nil, badRequest(api.CodeDurationTooLong, "%v", err)
 		}
 		g.BreakGlass = true
 	}
@@ -337,8 +327,7 @@ func (s *Server) handleCreateGrant(w http.ResponseWriter, r *http.Request) {
 	}
 	created, err := s.cfg.Store.CreateGrant(*g, store.Audit{Actor: c.Name, Reason: g.Reason, Fields: fields})
 	if err != nil {
-		writeError(w, storeErr(err))
-		return
+		return 0, nil, storeErr(err)
 	}
 	if breakGlass {
 		s.log.Warn("BREAK-GLASS self-grant", "user", c.Name, "grant", created.ID, "reason", created.Reason)
@@ -348,7 +337,7 @@ func (s *Server) handleCreateGrant(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	s.changed(created)
-	writeJSON(w, http.StatusCreated, created)
+	return http.StatusCreated, created, nil
 }
 
 // grantFromSpec validates a grant spec against the policy and the system.
@@ -444,132 +433,93 @@ func (s *Server) lookupUser(name string) (Account, error) {
 	return acct, nil
 }
 
-func (s *Server) handleListGrants(w http.ResponseWriter, r *http.Request) {
-	c, err := s.caller(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) handleListGrants(w http.ResponseWriter, r *http.Request, c *caller) (int, any, error) {
 	f := store.GrantFilter{User: r.URL.Query().Get("user"), IncludeEnded: r.URL.Query().Get("all") != ""}
 	if !c.approver {
 		if f.User != "" && f.User != c.Name {
-			writeError(w, c.requireApprover("list other users' grants"))
-			return
+			return 0, nil, c.requireApprover("list other users' grants")
 		}
 		f.User = c.Name
 	}
 	gs, err := s.cfg.Store.ListGrants(f)
 	if err != nil {
-		writeError(w, storeErr(err))
-		return
+		return 0, nil, storeErr(err)
 	}
 	if gs == nil {
 		gs = []grant.Grant{}
 	}
-	writeJSON(w, http.StatusOK, gs)
+	return http.StatusOK, gs, nil
 }
 
-func (s *Server) handleGetGrant(w http.ResponseWriter, r *http.Request) {
-	c, err := s.caller(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) handleGetGrant(w http.ResponseWriter, r *http.Request, c *caller) (int, any, error) {
 	g, err := s.cfg.Store.GetGrant(r.PathValue("id"))
 	if err != nil {
-		writeError(w, storeErr(err))
-		return
+		return 0, nil, storeErr(err)
 	}
 	if !c.approver && g.User != c.Name {
-		writeError(w, &apiErr{http.StatusNotFound, api.CodeNotFound, "no grant " + r.PathValue("id")})
-		return
+		return 0, nil, &apiErr{http.StatusNotFound, api.CodeNotFound, "no grant " + r.PathValue("id")}
 	}
-	writeJSON(w, http.StatusOK, g)
+	return http.StatusOK, g, nil
 }
 
-func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	c, err := s.caller(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, c *caller) (int, any, error) {
 	var end api.Ending
 	if err := decode(w, r, &end); err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	id := r.PathValue("id")
 	if !c.approver {
 		// People may give up their own grant early; nothing else.
 		g, err := s.cfg.Store.GetGrant(id)
 		if err != nil || g.User != c.Name {
-			writeError(w, c.requireApprover("revoke other users' grants"))
-			return
+			return 0, nil, c.requireApprover("revoke other users' grants")
 		}
 	}
 	g, err := s.cfg.Store.EndGrant(id, grant.StateRevoked, s.now(), store.Audit{Actor: c.Name, Reason: end.Reason})
 	if err != nil {
-		writeError(w, storeErr(err))
-		return
+		return 0, nil, storeErr(err)
 	}
 	s.changed(g)
 	s.endSessionsOf(g)
 	if s.cfg.OnGrantEnd != nil {
 		s.cfg.OnGrantEnd(g)
 	}
-	writeJSON(w, http.StatusOK, g)
+	return http.StatusOK, g, nil
 }
 
-func (s *Server) handleExtend(w http.ResponseWriter, r *http.Request) {
-	c, err := s.caller(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) handleExtend(w http.ResponseWriter, r *http.Request, c *caller) (int, any, error) {
 	if err := c.requireApprover("extend grants"); err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	var ext api.Extension
 	if err := decode(w, r, &ext); err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	if ext.Duration <= 0 {
-		writeError(w, badRequest(api.CodeBadDuration, "extension must be positive"))
-		return
+		return 0, nil, badRequest(api.CodeBadDuration, "extension must be positive")
 	}
 	id := r.PathValue("id")
 	g, err := s.cfg.Store.GetGrant(id)
 	if err != nil {
-		writeError(w, storeErr(err))
-		return
+		return 0, nil, storeErr(err)
 	}
 	newEnd := g.ExpiresAt.Add(time.Duration(ext.Duration))
 	if err := s.Policy().CheckDuration(newEnd.Sub(s.now())); err != nil {
-		writeError(w, badRequest(api.CodeDurationTooLong, "%v", err))
-		return
+		return 0, nil, badRequest(api.CodeDurationTooLong, "%v", err)
 	}
 	g, err = s.cfg.Store.ExtendGrant(id, newEnd, store.Audit{Actor: c.Name, Reason: ext.Reason})
 	if err != nil {
-		writeError(w, storeErr(err))
-		return
+		return 0, nil, storeErr(err)
 	}
 	s.changed(g)
 	s.forgetWarnings(g.ID)
-	writeJSON(w, http.StatusOK, g)
+	return http.StatusOK, g, nil
 }
 
-func (s *Server) handleCreateRequest(w http.ResponseWriter, r *http.Request) {
-	c, err := s.caller(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) handleCreateRequest(w http.ResponseWriter, r *http.Request, c *caller) (int, any, error) {
 	var spec api.RequestSpec
 	if err := decode(w, r, &spec); err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	now := s.now()
 	req := grant.Request{
@@ -577,86 +527,65 @@ func (s *Server) handleCreateRequest(w http.ResponseWriter, r *http.Request) {
 		Timezone: spec.Timezone, Reason: strings.TrimSpace(spec.Reason), CreatedAt: now, State: grant.RequestPending,
 	}
 	if err := s.validateShape(req.Kind, &req.RunAs, req.Commands, req.Reason); err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	dur, err := s.Policy().GrantDuration(time.Duration(spec.Duration))
 	if err != nil {
-		writeError(w, badRequest(api.CodeDurationTooLong, "%v", err))
-		return
+		return 0, nil, badRequest(api.CodeDurationTooLong, "%v", err)
 	}
 	req.Duration = dur
 	// A request that can never work is refused while the requester is
 	// still at the keyboard.
 	if err := validatePatterns(req.Commands, req.Windows, req.Timezone); err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	created, err := s.cfg.Store.CreateRequest(req, store.Audit{Actor: c.Name, Reason: req.Reason,
 		Fields: map[string]string{"client_pid": strconv.Itoa(c.PID)}})
 	if err != nil {
-		writeError(w, storeErr(err))
-		return
+		return 0, nil, storeErr(err)
 	}
-	writeJSON(w, http.StatusCreated, created)
+	return http.StatusCreated, created, nil
 }
 
-func (s *Server) handleListRequests(w http.ResponseWriter, r *http.Request) {
-	c, err := s.caller(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) handleListRequests(w http.ResponseWriter, r *http.Request, c *caller) (int, any, error) {
 	f := store.RequestFilter{User: r.URL.Query().Get("user"), PendingOnly: r.URL.Query().Get("all") == ""}
 	if !c.approver {
 		if f.User != "" && f.User != c.Name {
-			writeError(w, c.requireApprover("list other users' requests"))
-			return
+			return 0, nil, c.requireApprover("list other users' requests")
 		}
 		f.User = c.Name
 		f.PendingOnly = false // people see what became of their own requests
 	}
 	rs, err := s.cfg.Store.ListRequests(f)
 	if err != nil {
-		writeError(w, storeErr(err))
-		return
+		return 0, nil, storeErr(err)
 	}
 	if rs == nil {
 		rs = []grant.Request{}
 	}
-	writeJSON(w, http.StatusOK, rs)
+	return http.StatusOK, rs, nil
 }
 
-func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request) {
-	c, err := s.caller(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request, c *caller) (int, any, error) {
 	if err := c.requireApprover("approve requests"); err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	var ap api.Approval
 	if err := decode(w, r, &ap); err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	id := r.PathValue("id")
 	req, err := s.cfg.Store.GetRequest(id)
 	if err != nil {
-		writeError(w, storeErr(err))
-		return
+		return 0, nil, storeErr(err)
 	}
 	if req.User == c.Name {
-		writeError(w, forbidden(api.CodeSelfApproval, "%s cannot approve their own request %s: another approver must", c.Name, id))
-		return
+		return 0, nil, forbidden(api.CodeSelfApproval, "%s cannot approve their own request %s: another approver must", c.Name, id)
 	}
 	dur := req.Duration
 	if ap.Duration > 0 {
 		if time.Duration(ap.Duration) > dur {
-			writeError(w, badRequest(api.CodeBadDuration, "an approval may shorten a request, not lengthen it (%s asked for %s)", req.User, dur))
-			return
+			return 0, nil, badRequest(api.CodeBadDuration, "an approval may shorten a request, not lengthen it (%s asked for %s)", req.User, dur)
 		}
 		dur = time.Duration(ap.Duration)
 	}
@@ -668,76 +597,55 @@ func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request) {
 	}
 	_, created, err := s.cfg.Store.ApproveRequest(id, g, store.Audit{Actor: c.Name, Reason: ap.Reason})
 	if err != nil {
-		writeError(w, storeErr(err))
-		return
+		return 0, nil, storeErr(err)
 	}
 	s.changed(created)
-	writeJSON(w, http.StatusCreated, created)
+	return http.StatusCreated, created, nil
 }
 
-func (s *Server) handleDeny(w http.ResponseWriter, r *http.Request) {
-	c, err := s.caller(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) handleDeny(w http.ResponseWriter, r *http.Request, c *caller) (int, any, error) {
 	if err := c.requireApprover("deny requests"); err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	var end api.Ending
 	if err := decode(w, r, &end); err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	req, err := s.cfg.Store.DenyRequest(r.PathValue("id"), store.Audit{Actor: c.Name, Reason: end.Reason})
 	if err != nil {
-		writeError(w, storeErr(err))
-		return
+		return 0, nil, storeErr(err)
 	}
-	writeJSON(w, http.StatusOK, req)
+	return http.StatusOK, req, nil
 }
 
-func (s *Server) handleOpenSession(w http.ResponseWriter, r *http.Request) {
-	c, err := s.caller(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) handleOpenSession(w http.ResponseWriter, r *http.Request, c *caller) (int, any, error) {
 	if !c.root {
-		writeError(w, forbidden(api.CodeForbidden, "only root (sudo, PAM) registers sessions"))
-		return
+		return 0, nil, forbidden(api.CodeForbidden, "only root (sudo, PAM) registers sessions")
 	}
 	var spec api.SessionSpec
 	if err := decode(w, r, &spec); err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	if spec.PID <= 0 {
-		writeError(w, badRequest(api.CodeBadRequest, "session needs the pid to signal"))
-		return
+		return 0, nil, badRequest(api.CodeBadRequest, "session needs the pid to signal")
 	}
 	if spec.GrantID != "" {
 		// A grant that ended between sudo's decision and this call would
 		// leave the session running unwatched: refuse, and sudo fails closed.
 		g, err := s.cfg.Store.GetGrant(spec.GrantID)
 		if err != nil {
-			writeError(w, storeErr(err))
-			return
+			return 0, nil, storeErr(err)
 		}
 		if g.User != spec.User {
-			writeError(w, badRequest(api.CodeBadRequest, "grant %s belongs to %s, not %s", g.ID, g.User, spec.User))
-			return
+			return 0, nil, badRequest(api.CodeBadRequest, "grant %s belongs to %s, not %s", g.ID, g.User, spec.User)
 		}
 		if g.State != grant.StateActive || !s.now().Before(g.ExpiresAt) {
-			writeError(w, &apiErr{http.StatusConflict, api.CodeAlreadyEnded, fmt.Sprintf("grant %s has ended", g.ID)})
-			return
+			return 0, nil, &apiErr{http.StatusConflict, api.CodeAlreadyEnded, fmt.Sprintf("grant %s has ended", g.ID)}
 		}
 	}
 	start, err := processStart(spec.PID)
 	if err != nil {
-		writeError(w, badRequest(api.CodeBadRequest, "pid %d: %v", spec.PID, err))
-		return
+		return 0, nil, badRequest(api.CodeBadRequest, "pid %d: %v", spec.PID, err)
 	}
 	sess := grant.Session{
 		Kind: spec.Kind, User: spec.User, GrantID: spec.GrantID, RuleName: spec.Rule, RunAs: spec.RunAs,
@@ -746,26 +654,18 @@ func (s *Server) handleOpenSession(w http.ResponseWriter, r *http.Request) {
 	}
 	created, err := s.cfg.Store.OpenSession(sess, store.Audit{Actor: c.Name, Fields: map[string]string{"client_pid": strconv.Itoa(c.PID)}})
 	if err != nil {
-		writeError(w, storeErr(err))
-		return
+		return 0, nil, storeErr(err)
 	}
-	writeJSON(w, http.StatusCreated, created)
+	return http.StatusCreated, created, nil
 }
 
-func (s *Server) handleCloseSession(w http.ResponseWriter, r *http.Request) {
-	c, err := s.caller(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) handleCloseSession(w http.ResponseWriter, r *http.Request, c *caller) (int, any, error) {
 	if !c.root {
-		writeError(w, forbidden(api.CodeForbidden, "only root (sudo, PAM) closes sessions"))
-		return
+		return 0, nil, forbidden(api.CodeForbidden, "only root (sudo, PAM) closes sessions")
 	}
 	var end api.SessionEnd
 	if err := decode(w, r, &end); err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	id := r.PathValue("id")
 	if why, ending := s.endingReason(id); ending {
@@ -774,46 +674,33 @@ func (s *Server) handleCloseSession(w http.ResponseWriter, r *http.Request) {
 		sess, err := s.cfg.Store.TerminateSession(id, s.now(), store.Audit{Actor: "jitd", Reason: why,
 			Fields: map[string]string{"closed_by": c.Name}})
 		if err != nil {
-			writeError(w, storeErr(err))
-			return
+			return 0, nil, storeErr(err)
 		}
-		writeJSON(w, http.StatusOK, sess)
-		return
+		return http.StatusOK, sess, nil
 	}
 	sess, err := s.cfg.Store.CloseSession(id, end.ExitStatus, s.now(), store.Audit{Actor: c.Name, Reason: end.Reason})
 	if err != nil {
-		writeError(w, storeErr(err))
-		return
+		return 0, nil, storeErr(err)
 	}
-	writeJSON(w, http.StatusOK, sess)
+	return http.StatusOK, sess, nil
 }
 
-func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
-	c, err := s.caller(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request, c *caller) (int, any, error) {
 	q := r.URL.Query()
 	f := store.SessionFilter{User: q.Get("user"), OpenOnly: q.Get("open") != ""}
 	if !c.approver {
 		if f.User != "" && f.User != c.Name {
-			writeError(w, c.requireApprover("list other users' sessions"))
-			return
+			return 0, nil, c.requireApprover("list other users' sessions")
 		}
 		f.User = c.Name
 	}
-	var since time.Time
-	if v := q.Get("since"); v != "" {
-		if since, err = time.Parse(time.RFC3339Nano, v); err != nil {
-			writeError(w, badRequest(api.CodeBadRequest, "since %q is not an RFC 3339 time", v))
-			return
-		}
+	since, err := sinceParam(r)
+	if err != nil {
+		return 0, nil, err
 	}
 	ss, err := s.cfg.Store.ListSessions(f)
 	if err != nil {
-		writeError(w, storeErr(err))
-		return
+		return 0, nil, storeErr(err)
 	}
 	out := []grant.Session{}
 	for _, sess := range ss {
@@ -822,30 +709,20 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, sess)
 	}
-	writeJSON(w, http.StatusOK, out)
+	return http.StatusOK, out, nil
 }
 
-func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
-	c, err := s.caller(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request, c *caller) (int, any, error) {
 	if err := c.requireApprover("read the audit trail"); err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
-	var since time.Time
-	if v := r.URL.Query().Get("since"); v != "" {
-		if since, err = time.Parse(time.RFC3339Nano, v); err != nil {
-			writeError(w, badRequest(api.CodeBadRequest, "since %q is not an RFC 3339 time", v))
-			return
-		}
+	since, err := sinceParam(r)
+	if err != nil {
+		return 0, nil, err
 	}
 	recs, err := s.cfg.Store.AuditSince(since)
 	if err != nil {
-		writeError(w, storeErr(err))
-		return
+		return 0, nil, storeErr(err)
 	}
 	out := make([]api.AuditRecord, 0, len(recs))
 	for _, rec := range recs {
@@ -855,18 +732,12 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 			Message: auditlog.Message(rec), Fields: rec.Fields, PrevHash: rec.PrevHash, Hash: rec.Hash,
 		})
 	}
-	writeJSON(w, http.StatusOK, out)
+	return http.StatusOK, out, nil
 }
 
-func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
-	c, err := s.caller(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, c *caller) (int, any, error) {
 	if err := c.requireApprover("verify the audit trail"); err != nil {
-		writeError(w, err)
-		return
+		return 0, nil, err
 	}
 	res, err := s.cfg.Store.Verify()
 	v := api.AuditVerification{OK: err == nil, Records: res.Records}
@@ -877,8 +748,7 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 		v.Problem, v.BadSeq = chain.Error(), chain.Seq
 		s.cfg.Audit.Record(store.AuditRecord{Time: s.now(), Event: auditlog.EventChainBroken, Actor: c.Name, Reason: chain.Error()})
 	default:
-		writeError(w, errInternal(err))
-		return
+		return 0, nil, errInternal(err)
 	}
-	writeJSON(w, http.StatusOK, v)
+	return http.StatusOK, v, nil
 }

@@ -167,23 +167,41 @@ func (s *Server) updateGrants(grants []grant.Grant) {
 // Handler returns the API's HTTP handler.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", s.handleStatus)
-	mux.HandleFunc("POST /v1/check", s.handleCheck)
-	mux.HandleFunc("GET /v1/grants", s.handleListGrants)
-	mux.HandleFunc("POST /v1/grants", s.handleCreateGrant)
-	mux.HandleFunc("GET /v1/grants/{id}", s.handleGetGrant)
-	mux.HandleFunc("POST /v1/grants/{id}/revoke", s.handleRevoke)
-	mux.HandleFunc("POST /v1/grants/{id}/extend", s.handleExtend)
-	mux.HandleFunc("GET /v1/requests", s.handleListRequests)
-	mux.HandleFunc("POST /v1/requests", s.handleCreateRequest)
-	mux.HandleFunc("POST /v1/requests/{id}/approve", s.handleApprove)
-	mux.HandleFunc("POST /v1/requests/{id}/deny", s.handleDeny)
-	mux.HandleFunc("GET /v1/sessions", s.handleListSessions)
-	mux.HandleFunc("POST /v1/sessions", s.handleOpenSession)
-	mux.HandleFunc("POST /v1/sessions/{id}/close", s.handleCloseSession)
-	mux.HandleFunc("GET /v1/audit", s.handleAudit)
-	mux.HandleFunc("GET /v1/audit/verify", s.handleVerify)
+	mux.HandleFunc("GET /v1/status", s.api(s.handleStatus))
+	mux.HandleFunc("POST /v1/check", s.api(s.handleCheck))
+	mux.HandleFunc("GET /v1/grants", s.api(s.handleListGrants))
+	mux.HandleFunc("POST /v1/grants", s.api(s.handleCreateGrant))
+	mux.HandleFunc("GET /v1/grants/{id}", s.api(s.handleGetGrant))
+	mux.HandleFunc("POST /v1/grants/{id}/revoke", s.api(s.handleRevoke))
+	mux.HandleFunc("POST /v1/grants/{id}/extend", s.api(s.handleExtend))
+	mux.HandleFunc("GET /v1/requests", s.api(s.handleListRequests))
+	mux.HandleFunc("POST /v1/requests", s.api(s.handleCreateRequest))
+	mux.HandleFunc("POST /v1/requests/{id}/approve", s.api(s.handleApprove))
+	mux.HandleFunc("POST /v1/requests/{id}/deny", s.api(s.handleDeny))
+	mux.HandleFunc("GET /v1/sessions", s.api(s.handleListSessions))
+	mux.HandleFunc("POST /v1/sessions", s.api(s.handleOpenSession))
+	mux.HandleFunc("POST /v1/sessions/{id}/close", s.api(s.handleCloseSession))
+	mux.HandleFunc("GET /v1/audit", s.api(s.handleAudit))
+	mux.HandleFunc("GET /v1/audit/verify", s.api(s.handleVerify))
 	return s.withPeer(mux)
+}
+
+// api adapts a handler that returns its answer: it resolves the caller
+// first, and writes the answer as JSON or the error as an API error.
+func (s *Server) api(h func(http.ResponseWriter, *http.Request, *caller) (int, any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.caller(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		status, body, err := h(w, r, c)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, status, body)
+	}
 }
 
 // withPeer refuses requests whose peer is unknown and turns panics into a
