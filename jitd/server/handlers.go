@@ -16,6 +16,7 @@ import (
 	"github.com/jitpam/jit/jitd/auditlog"
 	"github.com/jitpam/jit/jitd/cmdmatch"
 	"github.com/jitpam/jit/jitd/decide"
+	"github.com/jitpam/jit/jitd/enforce"
 	"github.com/jitpam/jit/jitd/grant"
 	"github.com/jitpam/jit/jitd/store"
 	"github.com/jitpam/jit/jitd/window"
@@ -643,14 +644,14 @@ func (s *Server) handleOpenSession(w http.ResponseWriter, r *http.Request, c *ca
 			return 0, nil, &apiErr{http.StatusConflict, api.CodeAlreadyEnded, fmt.Sprintf("grant %s has ended", g.ID)}
 		}
 	}
-	start, err := processStart(spec.PID)
+	proc, err := enforce.Read(spec.PID)
 	if err != nil {
 		return 0, nil, badRequest(api.CodeBadRequest, "pid %d: %v", spec.PID, err)
 	}
 	sess := grant.Session{
 		Kind: spec.Kind, User: spec.User, GrantID: spec.GrantID, RuleName: spec.Rule, RunAs: spec.RunAs,
 		Command: spec.Command, TTY: spec.TTY, Service: spec.Service, RHost: spec.RHost,
-		PID: spec.PID, PIDStart: start, AuditSession: spec.AuditSession, StartedAt: s.now(), State: grant.SessionOpen,
+		PID: spec.PID, PIDStart: proc.Start, AuditSession: spec.AuditSession, StartedAt: s.now(), State: grant.SessionOpen,
 	}
 	created, err := s.cfg.Store.OpenSession(sess, store.Audit{Actor: c.Name, Fields: map[string]string{"client_pid": strconv.Itoa(c.PID)}})
 	if err != nil {
