@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/journal"
@@ -19,6 +20,7 @@ const (
 	msgIDAccept     = "9099cc7a171f448da581b66e6b9a1c54" // sudo.accept
 	msgIDReject     = "ab7d1c5cf9fa4148a589f2a431a71909" // sudo.reject
 	msgIDBreakglass = "5868bd4f9cfe4ad18f18885af881f414" // sudo.breakglass
+	msgIDEnd        = "debd247eae3a4c0893863a107afbdaaf" // sudo.end
 )
 
 const syslogIdentifier = "jit_sudo"
@@ -91,6 +93,32 @@ func (p *plugin) auditReject(a *attempt, code, why string, d *api.Decision) {
 		f["JIT_GRANT_ID"] = d.GrantID
 	}
 	p.send(fmt.Sprintf("%s may not run %s as %s: %s", p.user.name, a.line(), a.runas, why), journal.PriWarning, f)
+}
+
+// auditEnd records how an allowed command ended.
+func (p *plugin) auditEnd(end *api.SessionEnd) {
+	f := map[string]string{
+		"SYSLOG_IDENTIFIER": syslogIdentifier,
+		"MESSAGE_ID":        msgIDEnd,
+		"JIT_EVENT":         "sudo.end",
+		"JIT_USER":          p.user.name,
+		"JIT_COMMAND":       p.command,
+		"JIT_RUNAS":         p.runas,
+		"JIT_SESSION_ID":    p.sessionID,
+	}
+	if p.decision != nil && p.decision.GrantID != "" {
+		f["JIT_GRANT_ID"] = p.decision.GrantID
+	}
+	how := "ended"
+	if end.ExitStatus != nil {
+		f["JIT_EXIT_STATUS"] = strconv.Itoa(*end.ExitStatus)
+		how = "exited with status " + f["JIT_EXIT_STATUS"]
+	}
+	if end.Reason != "" {
+		f["JIT_REASON"] = end.Reason
+		how += " (" + end.Reason + ")"
+	}
+	p.send(fmt.Sprintf("%s's %s as %s %s", p.user.name, p.command, p.runas, how), journal.PriInfo, f)
 }
 
 func (p *plugin) send(msg string, prio journal.Priority, fields map[string]string) {

@@ -259,10 +259,12 @@ func (p *plugin) close(status, errno int) {
 			say(msgError, "jit: "+what+" has ended, and so has the command")
 		}
 	}
+	p.auditEnd(end)
 	ctx, cancel := p.ctx()
 	defer cancel()
-	// jitd notices a session whose pid is gone by itself; a failure here is
-	// not worth a message after the command has run.
-	_ = p.client.CloseSession(ctx, p.sessionID, end)
-	p.client.Close()
+	// Sent, not awaited: sudo exits only after close returns, and jitd's
+	// answer (after its fsync) would change nothing here. jitd ends a
+	// session whose process is gone by itself, and the exit status is in
+	// journald already.
+	_ = p.client.SendCloseSession(ctx, p.sessionID, end)
 }

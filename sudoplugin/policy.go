@@ -119,9 +119,13 @@ func (p *plugin) checkPolicy(argv, envAdd []string) (*checkResult, int) {
 	}
 	a.command = resolved
 
+	// The session is registered in the same call when no password is
+	// needed first: sudo's pid, so that jitd can end what runs under it.
+	session := &api.SessionSpec{RunAs: t.name, Command: a.line(), TTY: p.user.tty, PID: os.Getpid()}
 	req := &api.CheckRequest{
 		User: p.user.name, Kind: grant.KindSudo, RunAs: t.name, RunAsGroup: t.group,
 		Command: resolved, Args: a.args, Shell: a.shell, TTY: p.user.tty, Cwd: p.user.cwd,
+		Session: session,
 	}
 	ctx, cancel := p.ctx()
 	d, err := p.client.Check(ctx, req)
@@ -167,12 +171,13 @@ func (p *plugin) checkPolicy(argv, envAdd []string) (*checkResult, int) {
 	}
 	info := p.commandInfo(resolved, t, cwd, timeout)
 
-	if !breakglass {
+	p.sessionID = d.SessionID
+	if !breakglass && p.sessionID == "" {
+		// jitd registers the session with an allow unless it wanted a
+		// password first.
+		session.Kind, session.User, session.GrantID, session.Rule = grant.KindSudo, p.user.name, d.GrantID, d.Rule
 		ctx, cancel := p.ctx()
-		sess, err := p.client.OpenSession(ctx, &api.SessionSpec{
-			Kind: grant.KindSudo, User: p.user.name, GrantID: d.GrantID, Rule: d.Rule, RunAs: t.name,
-			Command: a.line(), TTY: p.user.tty, PID: os.Getpid(),
-		})
+		sess, err := p.client.OpenSession(ctx, session)
 		cancel()
 		if err != nil {
 			return p.refuse(a, "session", fmt.Sprintf("jitd allowed this but could not register the session (%v); nothing runs that jitd cannot end", err), d)

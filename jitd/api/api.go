@@ -152,6 +152,11 @@ type CheckRequest struct {
 	RHost   string `json:"rhost,omitempty"`
 	// DryRun decisions are answered but not audited as uses.
 	DryRun bool `json:"dry_run,omitempty"`
+	// Session (root only) registers the session in the same call when the
+	// answer is an allow that needs no authentication first, saving sudo a
+	// round trip; Decision.SessionID names it. Kind, User, GrantID and Rule
+	// come from the request and the decision, not from Session.
+	Session *SessionSpec `json:"session,omitempty"`
 }
 
 // Decision answers a CheckRequest.
@@ -182,6 +187,8 @@ type Decision struct {
 	// RecordingDisabled says the policy turned recording off (zero, as
 	// from a jitd that predates it or a break-glass run: record).
 	RecordingDisabled bool `json:"recording_disabled,omitempty"`
+	// SessionID is the session registered for CheckRequest.Session.
+	SessionID string `json:"session_id,omitempty"`
 }
 
 // GrantSpec creates a grant (POST /v1/grants).

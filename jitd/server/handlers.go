@@ -174,9 +174,21 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request, c *caller) 
 	default:
 		return 0, nil, forbidden(api.CodeForbidden, "%s may not ask for %s's decisions: only root (sudo, sshd) and approvers (dry runs) may", c.Name, req.User)
 	}
+	if req.Session != nil && (!c.root || req.DryRun) {
+		return 0, nil, forbidden(api.CodeForbidden, "only root (sudo, PAM) registers sessions, and not with a dry run")
+	}
 	d, err := s.check(c, &req)
 	if err != nil {
 		return 0, nil, err
+	}
+	if req.Session != nil && d.Allow && !d.Authenticate {
+		spec := *req.Session
+		spec.Kind, spec.User, spec.GrantID, spec.Rule = req.Kind, req.User, d.GrantID, d.Rule
+		sess, err := s.openSession(c, &spec)
+		if err != nil {
+			return 0, nil, err
+		}
+		d.SessionID = sess.ID
 	}
 	return http.StatusOK, d, nil
 }
@@ -627,26 +639,36 @@ func (s *Server) handleOpenSession(w http.ResponseWriter, r *http.Request, c *ca
 	if err := decode(w, r, &spec); err != nil {
 		return 0, nil, err
 	}
+	sess, err := s.openSession(c, &spec)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, sess, nil
+}
+
+// openSession registers a session of spec.PID, refusing one whose grant has
+// already ended.
+func (s *Server) openSession(c *caller, spec *api.SessionSpec) (*grant.Session, error) {
 	if spec.PID <= 0 {
-		return 0, nil, badRequest(api.CodeBadRequest, "session needs the pid to signal")
+		return nil, badRequest(api.CodeBadRequest, "session needs the pid to signal")
 	}
 	if spec.GrantID != "" {
 		// A grant that ended between sudo's decision and this call would
 		// leave the session running unwatched: refuse, and sudo fails closed.
 		g, err := s.cfg.Store.GetGrant(spec.GrantID)
 		if err != nil {
-			return 0, nil, storeErr(err)
+			return nil, storeErr(err)
 		}
 		if g.User != spec.User {
-			return 0, nil, badRequest(api.CodeBadRequest, "grant %s belongs to %s, not %s", g.ID, g.User, spec.User)
+			return nil, badRequest(api.CodeBadRequest, "grant %s belongs to %s, not %s", g.ID, g.User, spec.User)
 		}
 		if g.State != grant.StateActive || !s.now().Before(g.ExpiresAt) {
-			return 0, nil, &apiErr{http.StatusConflict, api.CodeAlreadyEnded, fmt.Sprintf("grant %s has ended", g.ID)}
+			return nil, &apiErr{http.StatusConflict, api.CodeAlreadyEnded, fmt.Sprintf("grant %s has ended", g.ID)}
 		}
 	}
 	proc, err := enforce.Read(spec.PID)
 	if err != nil {
-		return 0, nil, badRequest(api.CodeBadRequest, "pid %d: %v", spec.PID, err)
+		return nil, badRequest(api.CodeBadRequest, "pid %d: %v", spec.PID, err)
 	}
 	sess := grant.Session{
 		Kind: spec.Kind, User: spec.User, GrantID: spec.GrantID, RuleName: spec.Rule, RunAs: spec.RunAs,
@@ -655,9 +677,9 @@ func (s *Server) handleOpenSession(w http.ResponseWriter, r *http.Request, c *ca
 	}
 	created, err := s.cfg.Store.OpenSession(sess, store.Audit{Actor: c.Name, Fields: map[string]string{"client_pid": strconv.Itoa(c.PID)}})
 	if err != nil {
-		return 0, nil, storeErr(err)
+		return nil, storeErr(err)
 	}
-	return http.StatusCreated, created, nil
+	return &created, nil
 }
 
 func (s *Server) handleCloseSession(w http.ResponseWriter, r *http.Request, c *caller) (int, any, error) {

@@ -1,0 +1,152 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cannedClient returns a client whose every connection is answered with
+// answer (after the request has been read), and a channel with the requests
+// it received.
+func cannedClient(t *testing.T, answer string) (*Client, <-chan string) {
+	t.Helper()
+	reqs := make(chan string, 4)
+	dial := func(ctx context.Context, path string) (net.Conn, error) {
+		client, server := net.Pipe()
+		go func() {
+			defer server.Close()
+			br := bufio.NewReader(server)
+			var req strings.Builder
+			length := 0
+			for {
+				line, err := br.ReadString('\n')
+				req.WriteString(line)
+				if err != nil {
+					return
+				}
+				if v, ok := strings.CutPrefix(line, "Content-Length: "); ok {
+					for _, c := range strings.TrimSpace(v) {
+						length = length*10 + int(c-'0')
+					}
+				}
+				if line == "\r\n" {
+					break
+				}
+			}
+			body := make([]byte, length)
+			io.ReadFull(br, body)
+			req.Write(body)
+			reqs <- req.String()
+			io.WriteString(server, answer)
+		}()
+		return client, nil
+	}
+	return NewClientDialer("/nonexistent/jitd.sock", dial), reqs
+}
+
+func TestClientFraming(t *testing.T) {
+	body := `{"allow":true,"reason":"ok","grant_id":"g-1"}`
+	cases := map[string]string{
+		"content-length": "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + itoa(len(body)) + "\r\n\r\n" + body,
+		"chunked":        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n" + body[:5] + "\r\n" + hex(len(body)-5) + ";ext=1\r\n" + body[5:] + "\r\n0\r\nX-Trailer: y\r\n\r\n",
+		"until-close":    "HTTP/1.0 200 OK\r\n\r\n" + body,
+		"interim-100":    "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: " + itoa(len(body)) + "\r\n\r\n" + body,
+		"bare-LF":        "HTTP/1.1 200 OK\nContent-Length: " + itoa(len(body)) + "\n\n" + body,
+	}
+	for name, answer := range cases {
+		t.Run(name, func(t *testing.T) {
+			c, reqs := cannedClient(t, answer)
+			d, err := c.Check(context.Background(), &CheckRequest{User: "alice", Command: "/usr/bin/id"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !d.Allow || d.GrantID != "g-1" {
+				t.Fatalf("decision %+v", d)
+			}
+			req := <-reqs
+			for _, want := range []string{"POST /v1/check HTTP/1.1\r\n", "Connection: close\r\n", "Content-Type: application/json\r\n", `"command":"/usr/bin/id"`} {
+				if !strings.Contains(req, want) {
+					t.Errorf("request lacks %q:\n%s", want, req)
+				}
+			}
+		})
+	}
+}
+
+func TestClientErrors(t *testing.T) {
+	cases := []struct {
+		name, answer string
+		code         string
+		fragment     string
+	}{
+		{"api error", "HTTP/1.1 403 Forbidden\r\nContent-Length: 52\r\n\r\n" + `{"error":{"code":"forbidden","message":"not yours"}}`, "forbidden", "not yours"},
+		{"error without API body", "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 5\r\n\r\noops!", CodeInternal, "not an API error"},
+		{"garbage", "SSH-2.0-OpenSSH_9.2\r\n", CodeUnavailable, "not an HTTP/1.x status line"},
+		{"malformed JSON", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n{x}", CodeInternal, "malformed JSON"},
+		{"short body", "HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n{}", CodeUnavailable, "unexpected EOF"},
+		{"huge length", "HTTP/1.1 200 OK\r\nContent-Length: 999999999999\r\n\r\n", CodeUnavailable, "over the"},
+		{"conflicting lengths", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", CodeUnavailable, "bad Content-Length"},
+		{"negative length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", CodeUnavailable, "bad Content-Length"},
+		{"gzip", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", CodeUnavailable, "Transfer-Encoding"},
+		{"header flood", "HTTP/1.1 200 OK\r\n" + strings.Repeat("X-A: "+strings.Repeat("a", 1000)+"\r\n", 70) + "\r\n", CodeUnavailable, "too large"},
+		{"header without colon", "HTTP/1.1 200 OK\r\nnonsense\r\n\r\n", CodeUnavailable, "malformed header"},
+		{"bad chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", CodeUnavailable, "bad chunk size"},
+		{"closed at once", "", CodeUnavailable, "status line"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _ := cannedClient(t, tc.answer)
+			_, err := c.Status(context.Background())
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("error %v (%T), want *Error", err, err)
+			}
+			if e.Code != tc.code || !strings.Contains(e.Message, tc.fragment) {
+				t.Fatalf("got code %q message %q; want code %q containing %q", e.Code, e.Message, tc.code, tc.fragment)
+			}
+		})
+	}
+}
+
+func TestClientDeadline(t *testing.T) {
+	// A peer that accepts and never answers: the call ends at the deadline.
+	dial := func(ctx context.Context, path string) (net.Conn, error) {
+		client, server := net.Pipe()
+		go io.Copy(io.Discard, server)
+		t.Cleanup(func() { server.Close() })
+		return client, nil
+	}
+	c := NewClientDialer("/nonexistent/jitd.sock", dial)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := c.Check(ctx, &CheckRequest{User: "alice"})
+	if !Unavailable(err) || !strings.Contains(err.Error(), "no answer in time") {
+		t.Fatalf("got %v, want unavailable: no answer in time", err)
+	}
+
+	// Cancellation without a deadline ends the call too.
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	_, err = c.Check(ctx, &CheckRequest{User: "alice"})
+	if !Unavailable(err) || !strings.Contains(err.Error(), "canceled") {
+		t.Fatalf("got %v, want unavailable: context canceled", err)
+	}
+}
+
+func TestClientUnreachable(t *testing.T) {
+	c := NewClient("/nonexistent/jitd.sock")
+	_, err := c.Status(context.Background())
+	if !Unavailable(err) || !strings.Contains(err.Error(), "/nonexistent/jitd.sock") {
+		t.Fatalf("got %v, want unavailable naming the socket", err)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+func hex(n int) string  { return strconv.FormatInt(int64(n), 16) }
