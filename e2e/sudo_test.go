@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -332,21 +335,68 @@ func TestSudoFailsClosed(t *testing.T) {
 	wantDenied(t, "garbage answer", r, sandbox.SocketPath)
 }
 
-// sudo -l lists the live grants with their remaining time; sudo -l CMD
-// answers for one command.
+// sudo -l lists live grants and the standing rules that apply, each rule
+// with whether its window is open now and when it closes or opens; sudo -l
+// CMD answers for one command.
 func TestSudoList(t *testing.T) {
-	sb, _ := sudoSandbox(t, "")
+	today := time.Now().UTC()
+	// Windows relative to today (UTC) keep the test independent of the
+	// hour it runs at: open today and tomorrow, or only in two days.
+	policy := sandbox.TestPolicy + fmt.Sprintf(`
+rule "alice-id" {
+  users    = ["jitalice"]
+  commands = ["/usr/bin/id"]
+}
+rule "users-uptime" {
+  users    = ["%%jitusers"]
+  commands = ["/usr/bin/uptime"]
+  window   = ["%s,%s 00:00-24:00"]
+}
+rule "later" {
+  users    = ["*"]
+  commands = ["/usr/bin/w"]
+  runas    = ["jitbob"]
+  window   = ["%s 00:00-24:00"]
+}
+rule "bob-only" {
+  users    = ["jitbob"]
+  commands = ["ALL"]
+}
+`, day(today, 0), day(today, 1), day(today, 2))
+	sb, _ := sudoSandbox(t, policy)
 	r := sudoAs(sb, "jitalice", nil, "-n", "-l")
 	if r.Code != 0 || !strings.Contains(r.Stdout, "no live jit grants") {
 		t.Errorf("sudo -l without grants: %s", r)
 	}
-	id := grantSudo(t, sb, "jitalice", "20m", nil, "/usr/bin/id", "/bin/systemctl restart nginx")
-	r = sudoAs(sb, "jitalice", nil, "-n", "-l")
-	for _, want := range []string{id, "/usr/bin/id", "/bin/systemctl restart nginx", "expires in 20m", "INC-4711"} {
+	for _, want := range []string{
+		"Standing rules of jitd's policy let jitalice run, without a grant:",
+		`rule "alice-id" (names jitalice): open now, no time limit`,
+		"(root) /usr/bin/id",
+		`rule "users-uptime" (via group jitusers): open now, closes in `,
+		"(root) /usr/bin/uptime",
+		`rule "later" (applies to everyone): closed now, opens in `,
+		"only during " + day(today, 2) + " 00:00-24:00 UTC",
+		"(jitbob) /usr/bin/w",
+	} {
 		if !strings.Contains(r.Stdout, want) {
 			t.Errorf("sudo -l lacks %q: %s", want, r)
 		}
 	}
+	if strings.Contains(r.Stdout, "bob-only") {
+		t.Errorf("sudo -l shows another user's rule: %s", r)
+	}
+	t.Logf("sudo -l without grants:\n%s", r.Stdout)
+
+	id := grantSudo(t, sb, "jitalice", "20m", nil, "/usr/bin/id", "/bin/systemctl restart nginx")
+	gid := grantSudo(t, sb, "jitalice", "30m", []string{"--runas-group", "jitsre"}, "/usr/bin/groups")
+	r = sudoAs(sb, "jitalice", nil, "-n", "-l")
+	for _, want := range []string{id, "(root) /usr/bin/id", "(root) /bin/systemctl restart nginx", "expires in 20m", "INC-4711",
+		gid, "(root : jitsre) /usr/bin/groups", "expires in 30m", `rule "alice-id"`} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("sudo -l lacks %q: %s", want, r)
+		}
+	}
+	t.Logf("sudo -l with grants:\n%s", r.Stdout)
 	r = sudoAs(sb, "jitalice", nil, "-n", "-l", "id", "-u")
 	if r.Code != 0 || strings.TrimSpace(r.Stdout) != "/usr/bin/id -u" {
 		t.Errorf("sudo -l id -u: want the resolved command, got %s", r)
@@ -355,14 +405,53 @@ func TestSudoList(t *testing.T) {
 	if r.Code != 1 || r.Stdout != "" || !strings.Contains(r.Stderr, "denied") {
 		t.Errorf("sudo -l /bin/cat /etc/shadow: want refused, got %s", r)
 	}
+	// What the listing says is what sudo does: the open rule allows, the
+	// closed one refuses and says when it opens.
+	if r := sudoAs(sb, "jitalice", nil, "-n", "/usr/bin/uptime"); r.Code != 0 || !strings.Contains(r.Stderr, `standing rule "users-uptime"`) {
+		t.Errorf("uptime under the open rule: %s", r)
+	}
+	wantDenied(t, "w under the closed rule", sudoAs(sb, "jitalice", nil, "-n", "-u", "jitbob", "/usr/bin/w"), `standing rule "later" is outside its window`, "opens next at")
 	r = sudoAs(sb, "jitalice", nil, "-n", "-l", "-U", "jitbob")
 	if r.Code == 0 || !strings.Contains(r.Stderr, "only root") {
 		t.Errorf("sudo -l -U jitbob by jitalice: want refused, got %s", r)
 	}
-	// A dry run is not a use: the session list stays empty.
+	// root lists anyone's.
+	cmd := exec.Command("/usr/bin/sudo", "-n", "-l", "-U", "jitbob")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/root"}
+	out, err := cmd.Output()
+	if err != nil || !strings.Contains(string(out), `rule "bob-only" (names jitbob): open now`) || !strings.Contains(string(out), "(root) ALL") ||
+		strings.Contains(string(out), "alice-id") {
+		t.Errorf("sudo -l -U jitbob by root: %v\n%s", err, out)
+	}
+
+	// jitctl rules: the same answer for the caller, others' for approvers only.
+	r = sb.Jitctl("jitalice", "rules")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "alice-id") || !strings.Contains(r.Stdout, "users-uptime") || strings.Contains(r.Stdout, "bob-only") {
+		t.Errorf("jitctl rules as jitalice: %s", r)
+	}
+	if !regexp.MustCompile(`later\s+\*\s+jitbob\s+/usr/bin/w\s+\S+ 00:00-24:00 UTC\s+closed, opens in `).MatchString(r.Stdout) {
+		t.Errorf("jitctl rules: the closed rule's row is not as expected: %s", r)
+	}
+	r = sb.Jitctl("jitalice", "rules", "--user", "jitbob")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "not an approver") {
+		t.Errorf("jitctl rules --user jitbob by jitalice: want refused, got %s", r)
+	}
+	r = sb.Jitctl("jitlead", "rules", "--user", "jitbob", "--json")
+	var rs api.Rules
+	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &rs) != nil || rs.User != "jitbob" || len(rs.Rules) != 3 ||
+		rs.Rules[0].Name != "users-uptime" || rs.Rules[1].Name != "later" || rs.Rules[2].Name != "bob-only" ||
+		!rs.Rules[2].Open || rs.Rules[2].Via != "jitbob" {
+		t.Errorf("jitctl rules --user jitbob by an approver: %s", r)
+	}
 }
 
-// -u and -g are checked against the grant's runas.
+// day is the English short name of the weekday n days after t.
+func day(t time.Time, n int) string {
+	return t.AddDate(0, 0, n).Weekday().String()[:3]
+}
+
+// -u and -g are checked against the grant's runas, the way sudoers checks
+// (user:group) against its Runas_Spec.
 func TestSudoRunAs(t *testing.T) {
 	sb, _ := sudoSandbox(t, "")
 	grantSudo(t, sb, "jitalice", "10m", []string{"--runas", "jitbob"}, "/usr/bin/id")
@@ -377,6 +466,88 @@ func TestSudoRunAs(t *testing.T) {
 	wantDenied(t, "as root", sudoAs(sb, "jitalice", nil, "-n", "/usr/bin/id"), "only as jitbob")
 	wantDenied(t, "-g", sudoAs(sb, "jitalice", nil, "-n", "-u", "jitbob", "-g", "jitsre", "/usr/bin/id"), "group jitsre")
 	wantDenied(t, "unknown user", sudoAs(sb, "jitalice", nil, "-n", "-u", "nosuchuser-jit", "/usr/bin/id"), "unknown user")
+
+	// (root:jitsre): sudo CMD runs as root, sudo -g jitsre CMD as jitalice
+	// with group jitsre, sudo -u root -g jitsre CMD as root:jitsre; no
+	// other group, except a target's own, which sudoers allows too.
+	grantSudo(t, sb, "jitalice", "20m", []string{"--runas-group", "jitsre"}, "/usr/bin/id")
+	for _, c := range []struct {
+		args []string
+		want string // the start of id's output, "" for refused
+	}{
+		{nil, "uid=0(root) gid=0(root)"},
+		{[]string{"-g", "jitsre"}, "uid=2001(jitalice) gid=2102(jitsre)"},
+		{[]string{"-u", "root", "-g", "jitsre"}, "uid=0(root) gid=2102(jitsre)"},
+		{[]string{"-u", "jitalice", "-g", "jitsre"}, "uid=2001(jitalice) gid=2102(jitsre)"},
+		{[]string{"-g", "jitusers"}, "uid=2001(jitalice) gid=2100(jitusers)"},
+		{[]string{"-u", "root", "-g", "root"}, "uid=0(root) gid=0(root)"},
+		{[]string{"-u", "jitbob"}, "uid=2002(jitbob) gid=2100(jitusers)"},
+		{[]string{"-g", "jitoncall"}, ""},
+		{[]string{"-u", "root", "-g", "jitoncall"}, ""},
+		{[]string{"-u", "jitbob", "-g", "jitsre"}, ""},
+		{[]string{"-u", "jitalice"}, ""},
+		{[]string{"-u", "jitlead"}, ""},
+	} {
+		args := append(append([]string{"-n"}, c.args...), "/usr/bin/id")
+		r := sudoAs(sb, "jitalice", nil, args...)
+		if c.want == "" {
+			wantDenied(t, "sudo "+strings.Join(args, " "), r, "denied")
+			continue
+		}
+		if r.Code != 0 || !strings.HasPrefix(r.Stdout, c.want) {
+			t.Errorf("sudo %s: want %q, got %s", strings.Join(args, " "), c.want, r)
+		}
+	}
+	wantDenied(t, "-g jitoncall says what the grant allows", sudoAs(sb, "jitalice", nil, "-n", "-g", "jitoncall", "/usr/bin/id"),
+		"only as root or with group jitsre (-u root, -g jitsre, or both), not as jitalice with group jitoncall",
+		"jitctl request --cmd /usr/bin/id --runas-group jitoncall")
+
+	// The same grants as sudoers rules decide the same on the real sudoers.
+	cases := [][]string{
+		nil, {"-g", "jitsre"}, {"-u", "root", "-g", "jitsre"}, {"-u", "jitalice", "-g", "jitsre"}, {"-g", "jitusers"},
+		{"-u", "root", "-g", "root"}, {"-u", "jitbob"}, {"-u", "jitbob", "-g", "jitusers"}, {"-g", "jitoncall"},
+		{"-u", "root", "-g", "jitoncall"}, {"-u", "jitbob", "-g", "jitsre"}, {"-u", "jitalice"}, {"-u", "jitlead"},
+		{"-u", "jitbob", "-g", "jitoncall"},
+	}
+	jit := runIDs(sb, cases)
+	writeSudoersConf(sb, "jitalice ALL=(jitbob) NOPASSWD: /usr/bin/id\njitalice ALL=(root:jitsre) NOPASSWD: /usr/bin/id\n")
+	sudoers := runIDs(sb, cases)
+	for i, c := range cases {
+		if (jit[i].Code == 0) != (sudoers[i].Code == 0) || jit[i].Stdout != sudoers[i].Stdout {
+			t.Errorf("sudo -n %s /usr/bin/id: jit exit %d %q, sudoers exit %d %q", strings.Join(c, " "),
+				jit[i].Code, jit[i].Stdout, sudoers[i].Code, sudoers[i].Stdout)
+		}
+	}
+	writeJitSudoConf(t, sb)
+
+	// A request for a group goes through approval into a grant that
+	// allows sudo -g.
+	r = sb.Jitctl("jitbob", "request", "--cmd", "/usr/bin/id", "--runas-group", "jitsre", "--for", "10m", "--reason", "INC-4712")
+	if r.Code != 0 {
+		t.Fatalf("jitctl request --runas-group: %s", r)
+	}
+	reqID := strings.TrimSpace(r.Stdout)
+	if r := sb.Jitctl("jitlead", "approve", reqID); r.Code != 0 {
+		t.Fatalf("jitctl approve %s: %s", reqID, r)
+	}
+	r = sudoAs(sb, "jitbob", nil, "-n", "-g", "jitsre", "/usr/bin/id", "-gn")
+	if r.Code != 0 || strings.TrimSpace(r.Stdout) != "jitsre" {
+		t.Errorf("sudo -g jitsre under an approved (root:jitsre) request: %s", r)
+	}
+	r = sb.Jitctl("jitbob", "list")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "/usr/bin/id as root:jitsre") {
+		t.Errorf("jitctl list does not show the runas group: %s", r)
+	}
+}
+
+// runIDs runs sudo -n FLAGS /usr/bin/id for each flag set as jitalice;
+// id prints the real uid, gid and groups (its default output).
+func runIDs(sb *sandbox.Sandbox, cases [][]string) []sandbox.Result {
+	var res []sandbox.Result
+	for _, c := range cases {
+		res = append(res, sudoAs(sb, "jitalice", nil, append(append([]string{"-n"}, c...), "/usr/bin/id")...))
+	}
+	return res
 }
 
 // sudo -s and -i need ALL or an explicit shell grant.

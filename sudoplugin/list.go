@@ -11,8 +11,10 @@ import (
 )
 
 // list is sudo -l: without a command, the user's live grants with their
-// remaining time; with one, whether it would be allowed now (a dry run that
-// jitd does not count as a use). -U USER lists another user's, root only.
+// remaining time and the standing rules of jitd's policy that apply to
+// them, with whether each is open now; with one, whether it would be
+// allowed now (a dry run that jitd does not count as a use). -U USER lists
+// another user's, root only.
 func (p *plugin) list(argv []string, verbose bool, other string) (int, string) {
 	subject := p.user.name
 	if other != "" && other != subject {
@@ -34,6 +36,12 @@ func (p *plugin) list(argv []string, verbose bool, other string) (int, string) {
 		say(msgError, "jit: "+msg)
 		return -1, msg
 	}
+	// Rules are a second question; without an answer the grants still
+	// list, with a line that says the rules are unknown.
+	ctx, cancel = p.ctx()
+	rules, rulesErr := p.client.Rules(ctx, subject)
+	cancel()
+
 	now := time.Now()
 	var live []grant.Grant
 	for _, g := range gs {
@@ -53,11 +61,7 @@ func (p *plugin) list(argv []string, verbose bool, other string) (int, string) {
 	} else {
 		fmt.Fprintf(&b, "User %s may run the following commands on %s through jit grants:\n", subject, host)
 		for _, g := range live {
-			runas := g.RunAs
-			if runas == "" {
-				runas = grant.DefaultRunAs
-			}
-			fmt.Fprintf(&b, "\n    grant %s (%s), %s\n", g.ID, runas, grantTime(&g, now))
+			fmt.Fprintf(&b, "\n    grant %s, %s\n", g.ID, grantTime(&g, now))
 			if g.GrantedBy != "" || g.Reason != "" {
 				fmt.Fprintf(&b, "        granted by %s: %s\n", g.GrantedBy, clip(g.Reason, 120))
 			}
@@ -68,12 +72,32 @@ func (p *plugin) list(argv []string, verbose bool, other string) (int, string) {
 				}
 				fmt.Fprintf(&b, "        only during %s (%s)\n", strings.Join(g.Windows, ", "), tz)
 			}
+			spec := runAsSpec([]string{orRoot(g.RunAs)}, g.RunAsGroup)
 			for _, c := range g.Commands {
-				fmt.Fprintf(&b, "        %s\n", c)
+				fmt.Fprintf(&b, "        %s %s\n", spec, c)
 			}
 		}
 	}
-	b.WriteString("\nStanding rules of jitd's policy may allow more; check one command with `sudo -l COMMAND`.")
+	b.WriteString("\n")
+	switch {
+	case rulesErr != nil:
+		fmt.Fprintf(&b, "Standing rules of jitd's policy are unknown (%v); check one command with `sudo -l COMMAND`.\n", rulesErr)
+	case len(rules.Rules) == 0:
+		fmt.Fprintf(&b, "No standing rules of jitd's policy apply to %s.\n", subject)
+	default:
+		fmt.Fprintf(&b, "Standing rules of jitd's policy let %s run, without a grant:\n", subject)
+		for _, r := range rules.Rules {
+			fmt.Fprintf(&b, "\n    rule %q (%s): %s\n", r.Name, viaText(r.Via), ruleState(&r, now))
+			if len(r.Windows) > 0 {
+				fmt.Fprintf(&b, "        only during %s\n", r.Schedule)
+			}
+			spec := runAsSpec(r.RunAs, "")
+			for _, c := range r.Commands {
+				fmt.Fprintf(&b, "        %s %s\n", spec, c)
+			}
+		}
+	}
+	b.WriteString("\nCheck one command with `sudo -l COMMAND`.")
 	say(msgInfo, sanitizeBlock(b.String()))
 	return 1, ""
 }
@@ -84,6 +108,62 @@ func grantTime(g *grant.Grant, now time.Time) string {
 		return "starts in " + human(g.NotBefore.Sub(now)) + ", expires in " + human(g.ExpiresAt.Sub(now))
 	}
 	return "expires in " + human(g.ExpiresAt.Sub(now)) + " (at " + g.ExpiresAt.Local().Format("15:04:05") + ")"
+}
+
+// runAsSpec is sudoers' "(root)" or "(root : adm)", which is how sudo -l
+// has always shown as whom a command runs.
+func runAsSpec(users []string, group string) string {
+	s := "(" + strings.Join(users, ", ")
+	if group != "" {
+		s += " : " + group
+	}
+	return s + ")"
+}
+
+func orRoot(runas string) string {
+	if runas == "" {
+		return grant.DefaultRunAs
+	}
+	return runas
+}
+
+// viaText says why a rule applies to the user.
+func viaText(via string) string {
+	switch {
+	case via == "*" || via == "ALL":
+		return "applies to everyone"
+	case strings.HasPrefix(via, "%"):
+		return "via group " + via[1:]
+	}
+	return "names " + via
+}
+
+// ruleState says whether a rule allows now, and until or from when.
+func ruleState(r *api.RuleStatus, now time.Time) string {
+	switch {
+	case r.Open && r.Closes.IsZero():
+		return "open now, no time limit"
+	case r.Open:
+		return "open now, closes in " + human(r.Closes.Sub(now)) + " (" + ruleClock(r, r.Closes, now) + ")"
+	case r.Opens.IsZero():
+		return "closed, its window never opens"
+	}
+	return "closed now, opens in " + human(r.Opens.Sub(now)) + " (" + ruleClock(r, r.Opens, now) + ")"
+}
+
+// ruleClock renders t as wall-clock time in the rule's own zone, with the
+// weekday unless it is within the day. jitd sends t with the zone's offset,
+// so the zone is named rather than loaded: time.LoadLocation would read
+// $ZONEINFO, which comes from the user, and this code runs as root.
+func ruleClock(r *api.RuleStatus, t, now time.Time) string {
+	zone := r.Timezone
+	if zone == "" {
+		zone = "UTC"
+	}
+	if t.Sub(now) < 20*time.Hour {
+		return "at " + t.Format("15:04") + " " + zone
+	}
+	return t.Format("Mon 15:04") + " " + zone
 }
 
 // listCommand is sudo -l COMMAND: print the resolved command line if it

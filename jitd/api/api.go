@@ -30,6 +30,7 @@ const (
 	PathRequests = "/v1/requests" // GET list, POST create; /v1/requests/{id}[/approve|/deny]
 	PathSessions = "/v1/sessions" // GET list, POST open; /v1/sessions/{id}/close
 	PathAudit    = "/v1/audit"    // GET list; /v1/audit/verify
+	// PathRules is in rules.go.
 )
 
 // Error is the body of every non-2xx answer: a stable machine code and a
@@ -60,6 +61,7 @@ const (
 	CodeDurationTooLong = "duration_too_long"
 	CodeReasonRequired  = "reason_required"
 	CodeUnknownUser     = "unknown_user"
+	CodeUnknownGroup    = "unknown_group"
 	CodeBadCommand      = "bad_command"
 	CodeBadWindow       = "bad_window"
 	CodeBadDuration     = "bad_duration"
@@ -193,12 +195,15 @@ type Decision struct {
 
 // GrantSpec creates a grant (POST /v1/grants).
 type GrantSpec struct {
-	User     string     `json:"user"`
-	Kind     grant.Kind `json:"kind"`
-	RunAs    string     `json:"runas,omitempty"`
-	Commands []string   `json:"commands,omitempty"`
-	Windows  []string   `json:"windows,omitempty"`
-	Timezone string     `json:"timezone,omitempty"`
+	User  string     `json:"user"`
+	Kind  grant.Kind `json:"kind"`
+	RunAs string     `json:"runas,omitempty"`
+	// RunAsGroup is the group sudo -g may name (sudoers' (user:group)):
+	// a group name or ALL; empty allows the target user's own groups only.
+	RunAsGroup string   `json:"runas_group,omitempty"`
+	Commands   []string `json:"commands,omitempty"`
+	Windows    []string `json:"windows,omitempty"`
+	Timezone   string   `json:"timezone,omitempty"`
 	// EndAtWindowClose ends running sessions when a window closes.
 	EndAtWindowClose bool `json:"end_at_window_close,omitempty"`
 	// Duration counts from Start (or now); zero means the policy's default.
@@ -209,13 +214,14 @@ type GrantSpec struct {
 
 // RequestSpec files an access request for the caller (POST /v1/requests).
 type RequestSpec struct {
-	Kind     grant.Kind `json:"kind"`
-	RunAs    string     `json:"runas,omitempty"`
-	Commands []string   `json:"commands,omitempty"`
-	Windows  []string   `json:"windows,omitempty"`
-	Timezone string     `json:"timezone,omitempty"`
-	Duration Duration   `json:"duration,omitempty"`
-	Reason   string     `json:"reason"`
+	Kind       grant.Kind `json:"kind"`
+	RunAs      string     `json:"runas,omitempty"`
+	RunAsGroup string     `json:"runas_group,omitempty"`
+	Commands   []string   `json:"commands,omitempty"`
+	Windows    []string   `json:"windows,omitempty"`
+	Timezone   string     `json:"timezone,omitempty"`
+	Duration   Duration   `json:"duration,omitempty"`
+	Reason     string     `json:"reason"`
 }
 
 // Approval approves a request, optionally shortening it.

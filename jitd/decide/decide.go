@@ -51,9 +51,15 @@ type Request struct {
 	Groups []string
 	Kind   grant.Kind
 	// RunAs is the target user (empty means root). RunAsGroup is the target
-	// group of sudo -g; empty means the target user's own.
+	// group of sudo -g; empty means the target user's own. sudo -g alone
+	// targets the invoking user, so RunAs is then User.
 	RunAs      string
 	RunAsGroup string
+	// RunAsUserGroups are the target user's groups, primary included. As in
+	// sudoers, -g may name one of them whatever the grant says: it gives
+	// nothing the target user does not have. Only read when RunAsGroup is
+	// set; when the target is User itself, Groups stands in if it is nil.
+	RunAsUserGroups []string
 	// Command and Args are the program and its arguments (without argv[0]).
 	// For sudo -s/-i, Command is the shell that will run.
 	Command string
@@ -224,29 +230,59 @@ func (e *grantEntry) coverage(req *Request, needShell bool) Code {
 	if e.g.Kind == grant.KindLogin {
 		return ""
 	}
-	return coverage(req, needShell, e.patterns, runAsAllowed(req, e.runAs))
+	users, groups := e.runAsLists()
+	return coverage(req, needShell, e.patterns, runAsAllowed(req, users, groups))
 }
 
 func (r *ruleEntry) coverage(req *Request, needShell bool) Code {
-	return coverage(req, needShell, r.patterns, runAsAllowed(req, r.runAs...))
+	return coverage(req, needShell, r.patterns, runAsAllowed(req, r.runAs, nil))
 }
 
-// runAsAllowed: a named target user allows only that user with their own
-// group; "ALL" allows any user and any group.
-func runAsAllowed(req *Request, allowed ...string) bool {
+// runAsAllowed applies sudoers' Runas_Spec to the target of req, where
+// users and groups are the two lists of "(users:groups)" (groups may be
+// empty). It follows sudoers' runaslist_matches:
+//
+//   - Without -g, the target user must be listed, or the list be ALL.
+//   - With -g, the group must be listed (or ALL), or be one of the target
+//     user's own groups; and the target user must be listed, or be the
+//     invoking user, since only the group changes then. So (root:adm)
+//     allows sudo CMD (root), sudo -g adm CMD (the invoking user with
+//     group adm) and sudo -u root -g adm CMD, and no other group.
+//
+// One exception keeps jit's documented shorthand: a user list of ALL with
+// no groups allows any group too, as sudoers' (ALL:ALL) does.
+func runAsAllowed(req *Request, users, groups []string) bool {
 	target := req.RunAs
 	if target == "" {
 		target = grant.DefaultRunAs
 	}
-	for _, a := range allowed {
-		if a == "ALL" {
-			return true
+	userOK := false
+	for _, u := range users {
+		if u == "ALL" {
+			if len(groups) == 0 {
+				return true
+			}
+			userOK = true
+		} else if u == target {
+			userOK = true
 		}
-		if a == target && req.RunAsGroup == "" {
+	}
+	if req.RunAsGroup == "" {
+		return userOK
+	}
+	if !userOK && target != req.User {
+		return false
+	}
+	for _, g := range groups {
+		if g == "ALL" || g == req.RunAsGroup {
 			return true
 		}
 	}
-	return false
+	own := req.RunAsUserGroups
+	if own == nil && target == req.User {
+		own = req.Groups
+	}
+	return slices.Contains(own, req.RunAsGroup)
 }
 
 // candidate is one grant or rule that could explain a deny.
@@ -527,11 +563,11 @@ func explain(req *Request, set *Set, c *candidate, now time.Time, needShell bool
 			b.WriteString(clip(g.EndReason, 200))
 		}
 	case CodeRunAs:
-		allowed := []string{}
+		var users, groups []string
 		if c.g != nil {
-			allowed = append(allowed, c.g.runAs)
+			users, groups = c.g.runAsLists()
 		} else {
-			allowed = c.r.runAs
+			users = c.r.runAs
 		}
 		target := req.RunAs
 		if target == "" {
@@ -541,9 +577,27 @@ func explain(req *Request, set *Set, c *candidate, now time.Time, needShell bool
 		b.WriteString(" lets ")
 		b.WriteString(req.User)
 		b.WriteString(" run this only as ")
-		b.WriteString(strings.Join(allowed, " or "))
+		b.WriteString(strings.Join(users, " or "))
+		switch {
+		case len(groups) > 0:
+			// Name the flags: "(root:adm)" alone leaves a tired reader
+			// guessing whether -g without -u is covered.
+			group := "group " + strings.Join(groups, " or ")
+			if slices.Contains(groups, "ALL") {
+				group = "any group"
+			}
+			b.WriteString(" or with ")
+			b.WriteString(group)
+			b.WriteString(" (-u ")
+			b.WriteString(strings.Join(users, "|"))
+			b.WriteString(", -g ")
+			b.WriteString(strings.Join(groups, "|"))
+			b.WriteString(", or both)")
+		case req.RunAsGroup != "":
+			b.WriteString(" with that user's own group")
+		}
 		if req.RunAsGroup != "" {
-			b.WriteString(" with that user's own group, not as ")
+			b.WriteString(", not as ")
 			b.WriteString(target)
 			b.WriteString(" with group ")
 			b.WriteString(req.RunAsGroup)

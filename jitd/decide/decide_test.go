@@ -504,12 +504,15 @@ func FuzzDecide(f *testing.F) {
 			}
 			gr.Windows = windows[next()%len(windows)]
 			gr.Timezone = zones[next()%len(zones)]
-			switch next() % 4 {
+			sel := next()
+			switch sel % 4 {
 			case 1:
 				gr.RunAs = "postgres"
 			case 2:
 				gr.RunAs = "ALL"
 			}
+			// The byte's next bits pick a runas group: (user:group).
+			gr.RunAsGroup = []string{"", "", "adm", "ALL"}[(sel>>2)%4]
 			grants = append(grants, gr)
 		}
 		var rules []grant.Rule
@@ -529,6 +532,17 @@ func FuzzDecide(f *testing.F) {
 			req.Kind = grant.KindLogin
 		} else if reqSel&4 != 0 {
 			req.RunAs = "postgres"
+		}
+		switch offset & 3 {
+		case 1:
+			req.RunAsGroup = "adm" // sudo -g adm (with -u, or as the user)
+			if req.RunAs == "" {
+				req.RunAs = req.User
+			}
+		case 2:
+			req.RunAsGroup, req.RunAsUserGroups = "ops", []string{"ops"} // the target's own group
+		case 3:
+			req.RunAsGroup = "shadow"
 		}
 		d := Decide(req, set, at)
 		if d2 := Decide(req, set, at); fmt.Sprint(d) != fmt.Sprint(d2) {
@@ -567,6 +581,9 @@ func FuzzDecide(f *testing.F) {
 		}
 		if sched, err := window.ParseSchedule(gr.Windows, gr.Timezone); err != nil || !sched.Open(at) || !sched.Open(at.Add(d.Remaining-time.Nanosecond)) {
 			t.Fatalf("allowed outside the grant's window %v at %s for %v (%v)", gr.Windows, at, d.Remaining, err)
+		}
+		if req.Kind == grant.KindSudo && !fuzzRunAsOK(&req, &gr) {
+			t.Fatalf("allowed %+v by grant %+v whose runas does not cover it", req, gr)
 		}
 		if req.Kind == grant.KindSudo {
 			shell := req.Shell || cmdmatch.IsShell(req.Command)
@@ -693,4 +710,39 @@ func BenchmarkNewSet(b *testing.B) {
 			}
 		})
 	}
+}
+
+// fuzzRunAsOK restates sudoers' Runas_Spec for one grant, independently of
+// runAsAllowed, for the fuzzer to hold decisions against.
+func fuzzRunAsOK(req *Request, gr *grant.Grant) bool {
+	target := req.RunAs
+	if target == "" {
+		target = grant.DefaultRunAs
+	}
+	user := gr.RunAs
+	if user == "" {
+		user = grant.DefaultRunAs
+	}
+	if req.RunAsGroup == "" {
+		return user == "ALL" || user == target
+	}
+	if user == "ALL" && gr.RunAsGroup == "" {
+		return true
+	}
+	if user != "ALL" && user != target && target != req.User {
+		return false
+	}
+	if gr.RunAsGroup == "ALL" || gr.RunAsGroup == req.RunAsGroup {
+		return true
+	}
+	own := req.RunAsUserGroups
+	if own == nil && target == req.User {
+		own = req.Groups
+	}
+	for _, g := range own {
+		if g == req.RunAsGroup {
+			return true
+		}
+	}
+	return false
 }

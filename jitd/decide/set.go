@@ -25,17 +25,23 @@ type Set struct {
 }
 
 type grantEntry struct {
-	g        grant.Grant
-	runAs    string
-	patterns []cmdmatch.Pattern
-	sched    *window.Schedule
+	g grant.Grant
+	// runAs and runAsGroup are the grant's "(user:group)", kept as arrays
+	// so that runAsLists hands out the slices rules have without an
+	// allocation per grant.
+	runAs      [1]string
+	runAsGroup [1]string
+	patterns   []cmdmatch.Pattern
+	sched      *window.Schedule
 	// err is set when the stored grant does not compile. Such a grant never
 	// allows; it is kept so that a deny can say why it did not help.
 	err error
 }
 
 type ruleEntry struct {
-	r        grant.Rule
+	r grant.Rule
+	// order is the rule's place in the policy file, which listings keep.
+	order    int
 	runAs    []string
 	patterns []cmdmatch.Pattern
 	sched    *window.Schedule
@@ -81,6 +87,7 @@ func NewSet(grants []grant.Grant, rules []grant.Rule) (*Set, error) {
 			errs = append(errs, err)
 			continue
 		}
+		e.order = i
 		for _, p := range e.r.Users {
 			switch {
 			case p == "ALL" || p == "*":
@@ -110,11 +117,21 @@ func sortUserGrants(es []*grantEntry) {
 }
 
 func (e *grantEntry) compile() {
-	e.runAs = e.g.RunAs
-	if e.runAs == "" {
-		e.runAs = grant.DefaultRunAs
+	e.runAs[0] = e.g.RunAs
+	if e.runAs[0] == "" {
+		e.runAs[0] = grant.DefaultRunAs
 	}
+	e.runAsGroup[0] = e.g.RunAsGroup
 	e.patterns, e.sched, e.err = compileGrant(&e.g)
+}
+
+// runAsLists returns the grant's target users and groups (none when it
+// names no group) in the shape of a rule's.
+func (e *grantEntry) runAsLists() (users, groups []string) {
+	if e.runAsGroup[0] != "" {
+		groups = e.runAsGroup[:]
+	}
+	return e.runAs[:], groups
 }
 
 // Validate checks a grant the way NewSet will compile it, so that the API can

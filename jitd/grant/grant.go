@@ -32,6 +32,11 @@ type Grant struct {
 	Kind Kind   `json:"kind"`
 	// RunAs is the target user of sudo grants ("root" unless said otherwise).
 	RunAs string `json:"runas,omitempty"`
+	// RunAsGroup is the group sudo -g may name, as in sudoers'
+	// (RunAs:RunAsGroup): empty allows only the target user's own groups,
+	// "ALL" any group. With it, sudo -g GROUP alone runs the command as the
+	// invoking user with that group, as sudoers does.
+	RunAsGroup string `json:"runas_group,omitempty"`
 	// Commands are sudoers-style patterns: "/usr/bin/systemctl restart nginx"
 	// (exactly these args), "/usr/bin/systemctl" (any args),
 	// `/usr/bin/journalctl ""` (no args), globs in args, or "ALL".
@@ -70,15 +75,17 @@ const (
 
 // Request is what a user asks an approver for.
 type Request struct {
-	ID       string        `json:"id"`
-	User     string        `json:"user"`
-	Kind     Kind          `json:"kind"`
-	RunAs    string        `json:"runas,omitempty"`
-	Commands []string      `json:"commands,omitempty"`
-	Windows  []string      `json:"windows,omitempty"`
-	Timezone string        `json:"timezone,omitempty"`
-	Duration time.Duration `json:"duration"`
-	Reason   string        `json:"reason"`
+	ID    string `json:"id"`
+	User  string `json:"user"`
+	Kind  Kind   `json:"kind"`
+	RunAs string `json:"runas,omitempty"`
+	// RunAsGroup is the group asked for (see Grant.RunAsGroup).
+	RunAsGroup string        `json:"runas_group,omitempty"`
+	Commands   []string      `json:"commands,omitempty"`
+	Windows    []string      `json:"windows,omitempty"`
+	Timezone   string        `json:"timezone,omitempty"`
+	Duration   time.Duration `json:"duration"`
+	Reason     string        `json:"reason"`
 
 	CreatedAt time.Time    `json:"created_at"`
 	State     RequestState `json:"state"`

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/user"
 	"path"
 	"strconv"
 	"strings"
@@ -214,8 +215,9 @@ func (s *Server) check(c *caller, req *api.CheckRequest) (*api.Decision, error) 
 	pol := s.Policy()
 	now := s.now()
 	d := decide.Decide(decide.Request{
-		User: acct.Name, Groups: acct.Groups, Kind: req.Kind, RunAs: req.RunAs, RunAsGroup: req.RunAsGroup,
-		Command: req.Command, Args: req.Args, Shell: req.Shell, Service: req.Service,
+		User: acct.Name, Groups: acct.Groups, Kind: req.Kind, Command: req.Command, Args: req.Args,
+		RunAs: req.RunAs, RunAsGroup: req.RunAsGroup, RunAsUserGroups: s.targetGroups(req, acct),
+		Shell: req.Shell, Service: req.Service,
 	}, s.set.Load(), now)
 	out := &api.Decision{
 		Allow: d.Allow, Code: string(d.Code), Reason: d.Reason,
@@ -238,6 +240,26 @@ func (s *Server) check(c *caller, req *api.CheckRequest) (*api.Decision, error) 
 	return out, nil
 }
 
+// targetGroups returns the groups of the target user of a sudo -g
+// request, which sudoers lets -g name whatever the grant says. They come
+// from jitd's own lookup, never from the client. An unknown target has
+// none, so -g is then judged by the grant's runas group alone.
+func (s *Server) targetGroups(req *api.CheckRequest, invoker Account) []string {
+	if req.RunAsGroup == "" {
+		return nil
+	}
+	target := orDefault(req.RunAs, grant.DefaultRunAs)
+	if target == invoker.Name {
+		return invoker.Groups
+	}
+	acct, err := s.accounts.byNameLookup(target)
+	if err != nil {
+		s.log.Debug("no groups for the target of sudo -g", "runas", target, "error", err)
+		return nil
+	}
+	return acct.Groups
+}
+
 func orDefault(s, def string) string {
 	if s == "" {
 		return def
@@ -255,8 +277,14 @@ func requestHint(req *api.CheckRequest) string {
 		cmd += " " + a
 	}
 	hint := "jitctl request --cmd " + shellQuote(strings.TrimSpace(cmd))
-	if req.RunAs != "" && req.RunAs != grant.DefaultRunAs {
+	// sudo -g alone targets the invoking user; a grant for (root:GROUP)
+	// covers that, so the hint asks for the group only.
+	onlyGroup := req.RunAsGroup != "" && req.RunAs == req.User
+	if req.RunAs != "" && req.RunAs != grant.DefaultRunAs && !onlyGroup {
 		hint += " --runas " + shellQuote(req.RunAs)
+	}
+	if req.RunAsGroup != "" {
+		hint += " --runas-group " + shellQuote(req.RunAsGroup)
 	}
 	return hint + " --for 30m --reason '…'"
 }
@@ -289,6 +317,7 @@ func (s *Server) auditDecision(c *caller, req *api.CheckRequest, d *api.Decision
 	if req.Kind == grant.KindSudo {
 		set("command", strings.TrimSpace(req.Command+" "+strings.Join(req.Args, " ")))
 		set("runas", orDefault(req.RunAs, grant.DefaultRunAs))
+		set("runas_group", req.RunAsGroup)
 	}
 	set("service", req.Service)
 	set("tty", req.TTY)
@@ -338,6 +367,10 @@ func (s *Server) handleCreateGrant(w http.ResponseWriter, r *http.Request, c *ca
 	if breakGlass {
 		fields["breakglass"] = "true"
 	}
+	if g.RunAsGroup != "" {
+		// The store's own grant fields predate runas groups.
+		fields["runas_group"] = g.RunAsGroup
+	}
 	created, err := s.cfg.Store.CreateGrant(*g, store.Audit{Actor: c.Name, Reason: g.Reason, Fields: fields})
 	if err != nil {
 		return 0, nil, storeErr(err)
@@ -359,11 +392,11 @@ func (s *Server) grantFromSpec(spec *api.GrantSpec, now time.Time) (*grant.Grant
 		return nil, err
 	}
 	g := &grant.Grant{
-		User: spec.User, Kind: spec.Kind, RunAs: spec.RunAs, Commands: spec.Commands, Windows: spec.Windows,
-		Timezone: spec.Timezone, EndAtWindowClose: spec.EndAtWindowClose, Reason: strings.TrimSpace(spec.Reason),
-		CreatedAt: now, State: grant.StateActive,
+		User: spec.User, Kind: spec.Kind, RunAs: spec.RunAs, RunAsGroup: spec.RunAsGroup, Commands: spec.Commands,
+		Windows: spec.Windows, Timezone: spec.Timezone, EndAtWindowClose: spec.EndAtWindowClose,
+		Reason: strings.TrimSpace(spec.Reason), CreatedAt: now, State: grant.StateActive,
 	}
-	if err := s.validateShape(g.Kind, &g.RunAs, g.Commands, g.Reason); err != nil {
+	if err := s.validateShape(g.Kind, &g.RunAs, g.RunAsGroup, g.Commands, g.Reason); err != nil {
 		return nil, err
 	}
 	dur, err := s.Policy().GrantDuration(time.Duration(spec.Duration))
@@ -387,7 +420,7 @@ func (s *Server) grantFromSpec(spec *api.GrantSpec, now time.Time) (*grant.Grant
 }
 
 // validateShape checks what grants and requests share.
-func (s *Server) validateShape(kind grant.Kind, runas *string, cmds []string, reason string) error {
+func (s *Server) validateShape(kind grant.Kind, runas *string, runasGroup string, cmds []string, reason string) error {
 	switch kind {
 	case grant.KindSudo:
 		if len(cmds) == 0 {
@@ -407,6 +440,11 @@ func (s *Server) validateShape(kind grant.Kind, runas *string, cmds []string, re
 		if _, err := s.lookupUser(*runas); err != nil {
 			return err
 		}
+		if err := lookupGroup(runasGroup); err != nil {
+			return err
+		}
+	} else if runasGroup != "" {
+		return badRequest(api.CodeBadRequest, "a login grant takes no runas group")
 	}
 	if s.Policy().RequireReason && reason == "" {
 		return badRequest(api.CodeReasonRequired, "a reason is required (--reason, e.g. the incident or ticket)")
@@ -428,6 +466,22 @@ func validatePatterns(cmds, windows []string, tz string) error {
 	}
 	if _, err := window.ParseSchedule(windows, tz); err != nil {
 		return badRequest(api.CodeBadWindow, "%v", err)
+	}
+	return nil
+}
+
+// lookupGroup accepts "" (no runas group), ALL, and groups that exist,
+// so that a typo is refused when the grant is made, not at the first sudo.
+func lookupGroup(name string) error {
+	if name == "" || name == "ALL" {
+		return nil
+	}
+	if _, err := user.LookupGroup(name); err != nil {
+		var unknown user.UnknownGroupError
+		if errors.As(err, &unknown) {
+			return badRequest(api.CodeUnknownGroup, "no such group %q on this host (a runas group is a group name, or ALL)", name)
+		}
+		return errInternal(fmt.Errorf("look up group %q: %w", name, err))
 	}
 	return nil
 }
@@ -536,10 +590,11 @@ func (s *Server) handleCreateRequest(w http.ResponseWriter, r *http.Request, c *
 	}
 	now := s.now()
 	req := grant.Request{
-		User: c.Name, Kind: spec.Kind, RunAs: spec.RunAs, Commands: spec.Commands, Windows: spec.Windows,
-		Timezone: spec.Timezone, Reason: strings.TrimSpace(spec.Reason), CreatedAt: now, State: grant.RequestPending,
+		User: c.Name, Kind: spec.Kind, RunAs: spec.RunAs, RunAsGroup: spec.RunAsGroup, Commands: spec.Commands,
+		Windows: spec.Windows, Timezone: spec.Timezone, Reason: strings.TrimSpace(spec.Reason), CreatedAt: now,
+		State: grant.RequestPending,
 	}
-	if err := s.validateShape(req.Kind, &req.RunAs, req.Commands, req.Reason); err != nil {
+	if err := s.validateShape(req.Kind, &req.RunAs, req.RunAsGroup, req.Commands, req.Reason); err != nil {
 		return 0, nil, err
 	}
 	dur, err := s.Policy().GrantDuration(time.Duration(spec.Duration))
@@ -552,8 +607,11 @@ func (s *Server) handleCreateRequest(w http.ResponseWriter, r *http.Request, c *
 	if err := validatePatterns(req.Commands, req.Windows, req.Timezone); err != nil {
 		return 0, nil, err
 	}
-	created, err := s.cfg.Store.CreateRequest(req, store.Audit{Actor: c.Name, Reason: req.Reason,
-		Fields: map[string]string{"client_pid": strconv.Itoa(c.PID)}})
+	fields := map[string]string{"client_pid": strconv.Itoa(c.PID)}
+	if req.RunAsGroup != "" {
+		fields["runas_group"] = req.RunAsGroup
+	}
+	created, err := s.cfg.Store.CreateRequest(req, store.Audit{Actor: c.Name, Reason: req.Reason, Fields: fields})
 	if err != nil {
 		return 0, nil, storeErr(err)
 	}
@@ -604,11 +662,15 @@ func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request, c *caller
 	}
 	now := s.now()
 	g := grant.Grant{
-		User: req.User, Kind: req.Kind, RunAs: req.RunAs, Commands: req.Commands, Windows: req.Windows,
-		Timezone: req.Timezone, NotBefore: now, ExpiresAt: now.Add(dur), Reason: req.Reason,
+		User: req.User, Kind: req.Kind, RunAs: req.RunAs, RunAsGroup: req.RunAsGroup, Commands: req.Commands,
+		Windows: req.Windows, Timezone: req.Timezone, NotBefore: now, ExpiresAt: now.Add(dur), Reason: req.Reason,
 		GrantedBy: c.Name, CreatedAt: now, RequestID: req.ID, State: grant.StateActive,
 	}
-	_, created, err := s.cfg.Store.ApproveRequest(id, g, store.Audit{Actor: c.Name, Reason: ap.Reason})
+	var fields map[string]string
+	if g.RunAsGroup != "" {
+		fields = map[string]string{"runas_group": g.RunAsGroup}
+	}
+	_, created, err := s.cfg.Store.ApproveRequest(id, g, store.Audit{Actor: c.Name, Reason: ap.Reason, Fields: fields})
 	if err != nil {
 		return 0, nil, storeErr(err)
 	}

@@ -183,6 +183,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/sessions/{id}/close", s.api(s.handleCloseSession))
 	mux.HandleFunc("GET /v1/audit", s.api(s.handleAudit))
 	mux.HandleFunc("GET /v1/audit/verify", s.api(s.handleVerify))
+	mux.HandleFunc("GET /v1/rules", s.api(s.handleRules))
 	return s.withPeer(mux)
 }
 

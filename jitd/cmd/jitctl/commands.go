@@ -19,6 +19,7 @@ func (c *cli) grant(ctx context.Context, args []string) error {
 	fs.Var(&windows, "window", "recurring window, repeatable")
 	login := fs.Bool("login", false, "a login grant")
 	runas := fs.String("runas", "", "target user")
+	runasGroup := fs.String("runas-group", "", "group sudo -g may name (sudoers' (user:group)), or ALL")
 	tz := fs.String("tz", "", "IANA time zone of the windows")
 	start := fs.String("start", "", "start time")
 	reason := fs.String("reason", "", "why")
@@ -40,7 +41,7 @@ func (c *cli) grant(ctx context.Context, args []string) error {
 		return err
 	}
 	g, err := c.client.Grant(ctx, &api.GrantSpec{
-		User: pos[0], Kind: kind, RunAs: *runas, Commands: cmds, Windows: windows, Timezone: *tz,
+		User: pos[0], Kind: kind, RunAs: *runas, RunAsGroup: *runasGroup, Commands: cmds, Windows: windows, Timezone: *tz,
 		EndAtWindowClose: *endAtClose, Duration: api.Duration(dur.d), Start: st, Reason: *reason,
 	})
 	if err != nil {
@@ -50,7 +51,7 @@ func (c *cli) grant(ctx context.Context, args []string) error {
 		return c.printJSON(g)
 	}
 	fmt.Fprintln(c.stdout, g.ID)
-	fmt.Fprintf(c.stderr, "granted %s to %s: %s, %s\n", g.ID, g.User, whatOf(g.Kind, g.Commands), c.lifetime(g))
+	fmt.Fprintf(c.stderr, "granted %s to %s: %s, %s\n", g.ID, g.User, allowsOf(g), c.lifetime(g))
 	return nil
 }
 
@@ -76,6 +77,7 @@ func (c *cli) request(ctx context.Context, args []string) error {
 	fs.Var(&windows, "window", "recurring window, repeatable")
 	login := fs.Bool("login", false, "ask for a login grant")
 	runas := fs.String("runas", "", "target user")
+	runasGroup := fs.String("runas-group", "", "group for sudo -g")
 	tz := fs.String("tz", "", "IANA time zone of the windows")
 	reason := fs.String("reason", "", "why")
 	asJSON := fs.Bool("json", false, "print the request as JSON")
@@ -91,7 +93,7 @@ func (c *cli) request(ctx context.Context, args []string) error {
 		return err
 	}
 	r, err := c.client.Request(ctx, &api.RequestSpec{
-		Kind: kind, RunAs: *runas, Commands: cmds, Windows: windows, Timezone: *tz,
+		Kind: kind, RunAs: *runas, RunAsGroup: *runasGroup, Commands: cmds, Windows: windows, Timezone: *tz,
 		Duration: api.Duration(dur.d), Reason: *reason,
 	})
 	if err != nil {
@@ -102,7 +104,7 @@ func (c *cli) request(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintln(c.stdout, r.ID)
 	fmt.Fprintf(c.stderr, "request %s filed: %s for %s; an approver runs `jitctl approve %s`\n",
-		r.ID, whatOf(r.Kind, r.Commands), shortDuration(r.Duration), r.ID)
+		r.ID, whatOf(r.Kind, r.Commands)+runAsOf(r.Kind, r.RunAs, r.RunAsGroup), shortDuration(r.Duration), r.ID)
 	return nil
 }
 
@@ -244,7 +246,7 @@ func (c *cli) requests(ctx context.Context, args []string) error {
 		if r.DecidedBy != "" {
 			state += " by " + r.DecidedBy
 		}
-		t.row(r.ID, r.User, whatOf(r.Kind, r.Commands), shortDuration(r.Duration), state, ago(c.now, r.CreatedAt), r.Reason)
+		t.row(r.ID, r.User, whatOf(r.Kind, r.Commands)+runAsOf(r.Kind, r.RunAs, r.RunAsGroup), shortDuration(r.Duration), state, ago(c.now, r.CreatedAt), r.Reason)
 	}
 	return t.flush()
 }
@@ -328,6 +330,7 @@ func (c *cli) check(ctx context.Context, args []string) error {
 	login := fs.Bool("login", false, "a login decision")
 	service := fs.String("service", "sshd", "PAM service, with --login")
 	runas := fs.String("runas", "", "target user")
+	runasGroup := fs.String("runas-group", "", "target group, as sudo -g")
 	asJSON := fs.Bool("json", false, "JSON output")
 	pos, rest, err := parse(fs, args)
 	if err != nil {
@@ -336,7 +339,11 @@ func (c *cli) check(ctx context.Context, args []string) error {
 	if len(pos) != 1 {
 		return usagef("jitctl check USER -- /path/to/command ARGS…  or  jitctl check USER --login")
 	}
-	req := &api.CheckRequest{User: pos[0], RunAs: *runas, DryRun: true}
+	req := &api.CheckRequest{User: pos[0], RunAs: *runas, RunAsGroup: *runasGroup, DryRun: true}
+	if *runasGroup != "" && *runas == "" {
+		// As sudo -g without -u: the user runs it with that group.
+		req.RunAs = pos[0]
+	}
 	switch {
 	case *login:
 		if len(rest) > 0 {

@@ -108,14 +108,29 @@ func whatOf(kind grant.Kind, cmds []string) string {
 }
 
 func allowsOf(g *grant.Grant) string {
-	s := whatOf(g.Kind, g.Commands)
-	if g.Kind == grant.KindSudo && g.RunAs != "" && g.RunAs != grant.DefaultRunAs {
-		s += " as " + g.RunAs
-	}
+	s := whatOf(g.Kind, g.Commands) + runAsOf(g.Kind, g.RunAs, g.RunAsGroup)
 	if g.BreakGlass {
 		s += " [break-glass]"
 	}
 	return s
+}
+
+// runAsOf is " as USER[:GROUP]" for a sudo grant or request that is not
+// plain root, in sudoers' order.
+func runAsOf(kind grant.Kind, runas, group string) string {
+	if kind != grant.KindSudo {
+		return ""
+	}
+	if runas == "" {
+		runas = grant.DefaultRunAs
+	}
+	switch {
+	case group != "":
+		return " as " + runas + ":" + group
+	case runas != grant.DefaultRunAs:
+		return " as " + runas
+	}
+	return ""
 }
 
 func orDash(s string) string {

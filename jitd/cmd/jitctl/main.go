@@ -20,14 +20,17 @@ import (
 const usage = `usage: jitctl [--socket PATH] COMMAND [ARGS]
 
 Requesters:
-  request [--for D] [--cmd 'PATH ARGS…']… [--login] [--runas U] --reason TEXT
+  request [--for D] [--cmd 'PATH ARGS…']… [--login] [--runas U] [--runas-group G]
+        --reason TEXT
   list [--all]                 your grants (approvers: everyone's; --user U)
+  rules [--user U]             standing rules that apply to you, open or not
   requests [--all]             your requests (approvers: all pending)
-  check USER [--login] -- CMD ARGS…   what jitd would decide, and why
+  check USER [--login] [--runas U] [--runas-group G] -- CMD ARGS…
+                               what jitd would decide, and why
   status
 
 Approvers:
-  grant USER [--for D] [--cmd 'PATH ARGS…']… [--login] [--runas U]
+  grant USER [--for D] [--cmd 'PATH ARGS…']… [--login] [--runas U] [--runas-group G]
         [--window 'Mon-Fri 09:00-17:00']… [--tz ZONE] [--start TIME] --reason TEXT
   approve ID [--for D]         approve a request (prints the grant id)
   deny ID [--reason TEXT]
@@ -92,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmds := map[string]func(context.Context, []string) error{
 		"grant": c.grant, "request": c.request, "approve": c.approve, "deny": c.deny,
 		"revoke": c.revoke, "extend": c.extend, "list": c.list, "requests": c.requests,
-		"status": c.status, "audit": c.audit, "check": c.check, "sessions": c.sessions,
+		"status": c.status, "audit": c.audit, "check": c.check, "sessions": c.sessions, "rules": c.rules,
 		"setup":  c.setup,
 		"replay": c.replay,
 	}
