@@ -6,7 +6,10 @@
 GO      ?= go
 BUILD   := $(CURDIR)/build
 CFLAGS  ?= -O2 -g -Wall -Wextra -Werror -fPIC
-GOFLAGS_BUILD := -trimpath
+# The version jitd and the sudo plugin report (jitd -version, sudo -V), and
+# the packages' version.
+JIT_VERSION ?= 0.1.0
+GOFLAGS_BUILD := -trimpath -ldflags "-X main.version=$(JIT_VERSION)"
 TEST_TIMEOUT ?= 15m
 
 # Debian packages the build, the tests and the demo use.
@@ -116,7 +119,6 @@ ZSHCOMPDIR  ?= $(DATADIR)/zsh/vendor-completions
 # bytes.
 NFPM_VERSION ?= v2.44.0
 NFPM         ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
-JIT_VERSION  ?= 0.1.0
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1700000000)
 PKGROOT      := $(BUILD)/pkgroot
 DEB_ARCH     ?= $(shell $(GO) env GOARCH)
