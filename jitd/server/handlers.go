@@ -824,16 +824,35 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, c *caller)
 	if err := c.requireApprover("verify the audit trail"); err != nil {
 		return 0, nil, err
 	}
+	res, chain, err := s.verifyChain(c.Name)
+	if err != nil {
+		return 0, nil, errInternal(err)
+	}
+	v := api.AuditVerification{OK: chain == nil, Records: res.Records}
+	if chain != nil {
+		v.Problem, v.BadSeq = chain.Error(), chain.Seq
+	}
+	return http.StatusOK, v, nil
+}
+
+// verifyChain walks the audit chain for actor. A broken chain is logged and
+// written to journald at critical priority; jitd keeps serving, because
+// refusing sudo over an old edited record would lock out the people who
+// must look into it.
+func (s *Server) verifyChain(actor string) (store.VerifyResult, *store.ChainError, error) {
+	start := time.Now()
 	res, err := s.cfg.Store.Verify()
-	v := api.AuditVerification{OK: err == nil, Records: res.Records}
 	var chain *store.ChainError
 	switch {
 	case err == nil:
+		s.log.Info("audit chain verified", "records", res.Records, "by", actor, "took", time.Since(start).Round(time.Millisecond))
+		return res, nil, nil
 	case errors.As(err, &chain):
-		v.Problem, v.BadSeq = chain.Error(), chain.Seq
-		s.cfg.Audit.Record(store.AuditRecord{Time: s.now(), Event: auditlog.EventChainBroken, Actor: c.Name, Reason: chain.Error()})
+		s.log.Error("the audit chain is broken: compare with the journald copy (JIT_AUDIT_HASH)", "problem", chain.Error(), "seq", chain.Seq, "by", actor)
+		s.cfg.Audit.Record(store.AuditRecord{Time: s.now(), Event: auditlog.EventChainBroken, Actor: actor, Reason: chain.Error()})
+		return res, chain, nil
 	default:
-		return 0, nil, errInternal(err)
+		s.log.Error("could not verify the audit chain", "error", err)
+		return res, nil, err
 	}
-	return http.StatusOK, v, nil
 }

@@ -253,10 +253,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Run runs the background work — grant expiry and the decision-record
-// writer — until ctx ends.
+// Run runs the background work — grant expiry, the decision-record writer,
+// the session watch and one check of the audit chain — until ctx ends.
 func (s *Server) Run(ctx context.Context) {
-	s.writerWG.Add(2)
+	s.writerWG.Add(3)
+	go func() {
+		// In the background: a long chain must not delay sudo and logins.
+		defer s.writerWG.Done()
+		s.verifyChain("jitd")
+	}()
 	go func() {
 		defer s.writerWG.Done()
 		s.writeDecisions(ctx)
