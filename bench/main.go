@@ -3,11 +3,14 @@
 // and writes the raw figures as JSON so that a later run can be compared.
 //
 //	make bench            # or: go run ./bench -out build/bench.json
+//	go run ./bench -runs 1 -suites e2e -out /tmp/b.json   # a quick look at some
 //
 // Every comparison (jit against sudoers, pam_permit, an echo floor) is made
 // inside one benchmark that alternates the sides pair by pair, so that a
-// noisy machine slows both alike. Each benchmark runs -count times; the
-// table shows the median and the spread (min–max) over those runs.
+// noisy machine slows both alike. The suites then run in rounds, one run of
+// each suite per round, so that a noisy minute does not fall on all runs of
+// one suite. The table shows the median over the runs and their spread
+// (min–max); the end-to-end benchmarks also report spreads within a run.
 package main
 
 import (
@@ -17,67 +20,105 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// suite is one `go test -bench` invocation.
+// suite is one benchmark pattern of one package, run once per round.
 type suite struct {
 	pkg, pattern, benchtime string
-	count                   int
 }
 
+// A round of all suites takes about a minute on the 2-core machine this
+// runs on, so the default five rounds keep make bench near five minutes.
 var suites = []suite{
-	{"./jitd/decide/", `^BenchmarkDecide$`, "", 3},
-	{"./jitd/server/", `^Benchmark(CheckRoundTrip|EchoRoundTrip)$`, "20000x", 3},
-	{"./jitd/server/", `^BenchmarkGrantWrite$`, "300x", 3},
-	{"./e2e/", `^BenchmarkSudoTrue$`, "200x", 1},
-	{"./e2e/", `^BenchmarkPAMAccount$`, "100x", 1},
-	{"./e2e/", `^BenchmarkEndToTermination$`, "1x", 1},
-	{"./e2e/", `^BenchmarkRecord10MB$`, "8x", 1},
-	{"./e2e/", `^BenchmarkJitdRSS$`, "1x", 1},
+	{"./jitd/decide/", `^BenchmarkDecide$`, "0.3s"},
+	{"./jitd/server/", `^Benchmark(CheckRoundTrip|EchoRoundTrip)$`, "20000x"},
+	{"./jitd/server/", `^BenchmarkGrantWrite$`, "300x"},
+	{"./e2e/", `^BenchmarkSudoTrue$`, "200x"},
+	{"./e2e/", `^BenchmarkPAMAccount$`, "100x"},
+	{"./e2e/", `^BenchmarkEndToTermination$`, "1x"},
+	{"./e2e/", `^BenchmarkRecord10MB$`, "8x"},
+	{"./e2e/", `^BenchmarkJitdRSS$`, "1x"},
 }
 
 // row is one line of the table: a figure, where it comes from, its target.
 type row struct {
 	what, bench, metric string
-	target              float64
+	// target is the bound the figure must keep; zero means none is set
+	// (the row is context for another, or nobody has set one yet).
+	target float64
 	// atMost: the figure must not exceed target (otherwise: at least).
 	atMost bool
 	unit   string
 	scale  float64 // multiply the metric by this for display
 }
 
-var rows = []row{
-	{"decide, 1k grants, allow", "BenchmarkDecide/grants=1000/allow", "ns/op", 20000, true, "µs", 0.001},
-	{"decide, 10k grants, allow", "BenchmarkDecide/grants=10000/allow", "ns/op", 20000, true, "µs", 0.001},
-	{"decide, 100k grants, allow", "BenchmarkDecide/grants=100000/allow", "ns/op", 20000, true, "µs", 0.001},
-	{"decide, 10k grants, deny (other command)", "BenchmarkDecide/grants=10000/deny_other_command", "ns/op", 20000, true, "µs", 0.001},
-	{"check round trip, 1 client, p50", "BenchmarkCheckRoundTrip/clients=1", "p50-µs", 200, true, "µs", 1},
-	{"check round trip, 8 clients, checks/s", "BenchmarkCheckRoundTrip/clients=8", "calls/s", 0, false, "/s", 1},
-	{"check round trip, 32 clients, checks/s", "BenchmarkCheckRoundTrip/clients=32", "calls/s", 10000, false, "/s", 1},
-	{"check round trip, 32 clients, p99", "BenchmarkCheckRoundTrip/clients=32", "p99-µs", 0, true, "µs", 1},
-	{"floor: Unix-socket echo, 1 client, p50", "BenchmarkEchoRoundTrip/clients=1", "p50-µs", 0, true, "µs", 1},
-	{"floor: Unix-socket echo, 32 clients, calls/s", "BenchmarkEchoRoundTrip/clients=32", "calls/s", 0, false, "/s", 1},
-	{"grant write through the API (fsync'd)", "BenchmarkGrantWrite", "ns/op", 5e6, true, "ms", 1e-6},
-	{"sudo -n /bin/true: jit median", "BenchmarkSudoTrue", "jit-median-ms", 0, true, "ms", 1},
-	{"sudo -n /bin/true: sudoers median", "BenchmarkSudoTrue", "sudoers-median-ms", 0, true, "ms", 1},
-	{"sudo -n /bin/true: jit / sudoers (pairwise median)", "BenchmarkSudoTrue", "ratio-median", 1.15, true, "×", 1},
-	{"pamtester acct_mgmt: pam_jit extra over pam_permit", "BenchmarkPAMAccount", "ms-extra/op", 5, true, "ms", 1},
-	{"grant end → processes gone, p50 (100 grants)", "BenchmarkEndToTermination", "p50-ms", 1000, true, "ms", 1},
-	{"grant end → processes gone, p99 (100 grants)", "BenchmarkEndToTermination", "p99-ms", 1000, true, "ms", 1},
-	{"10 MB tty output: jit_io / no I/O plugin", "BenchmarkRecord10MB", "jit_io/no-io", 1.05, true, "×", 1},
-	{"10 MB tty output: sudoers log_output / no I/O plugin", "BenchmarkRecord10MB", "sudoers/no-io", 0, true, "×", 1},
-	{"journal bytes per output byte", "BenchmarkRecord10MB", "journal-bytes/output-byte", 1.4, true, "×", 1},
-	{"jitd RSS, idle", "BenchmarkJitdRSS", "rss-idle-MB", 0, true, "MB", 1},
-	{"jitd RSS, 10k grants", "BenchmarkJitdRSS", "rss-10k-MB", 0, true, "MB", 1},
+var rows = buildRows()
+
+func buildRows() []row {
+	var rs []row
+	add := func(r ...row) { rs = append(rs, r...) }
+	for _, n := range []int{1000, 10000, 100000} {
+		b := fmt.Sprintf("BenchmarkDecide/grants=%d/allow", n)
+		add(row{fmt.Sprintf("decide, %s grants, allow", kilo(n)), b, "ns/op", 20000, true, "µs", 0.001},
+			row{fmt.Sprintf("decide, %s grants, allow, allocations", kilo(n)), b, "allocs/op", 0, true, "allocs", 1})
+	}
+	add(row{"decide, 10k grants, deny (other command)", "BenchmarkDecide/grants=10000/deny_other_command", "ns/op", 20000, true, "µs", 0.001},
+		row{"decide, 10k grants, deny (other command), allocations", "BenchmarkDecide/grants=10000/deny_other_command", "allocs/op", 0, true, "allocs", 1})
+	for _, n := range []int{1, 8, 32} {
+		clients := fmt.Sprintf("%d clients", n)
+		if n == 1 {
+			clients = "1 client"
+		}
+		check := fmt.Sprintf("BenchmarkCheckRoundTrip/clients=%d", n)
+		echo := fmt.Sprintf("BenchmarkEchoRoundTrip/clients=%d", n)
+		var p50, rate float64
+		switch n {
+		case 1:
+			p50 = 200
+		case 32:
+			rate = 10000
+		}
+		add(row{"check round trip, " + clients + ", p50", check, "p50-µs", p50, true, "µs", 1},
+			row{"check round trip, " + clients + ", p99", check, "p99-µs", 0, true, "µs", 1},
+			row{"check round trip, " + clients + ", checks/s", check, "calls/s", rate, false, "/s", 1},
+			row{"floor: Unix-socket echo, " + clients + ", p50", echo, "p50-µs", 0, true, "µs", 1},
+			row{"floor: Unix-socket echo, " + clients + ", p99", echo, "p99-µs", 0, true, "µs", 1},
+			row{"floor: Unix-socket echo, " + clients + ", calls/s", echo, "calls/s", 0, false, "/s", 1})
+	}
+	add(
+		row{"grant write through the API (fsync'd)", "BenchmarkGrantWrite", "ns/op", 5e6, true, "ms", 1e-6},
+		row{"sudo -n /bin/true: jit median", "BenchmarkSudoTrue", "jit-median-ms", 0, true, "ms", 1},
+		row{"sudo -n /bin/true: sudoers median", "BenchmarkSudoTrue", "sudoers-median-ms", 0, true, "ms", 1},
+		row{"sudo -n /bin/true: jit / sudoers (pairwise median)", "BenchmarkSudoTrue", "ratio-median", 1.15, true, "×", 1},
+		row{"sudo -n /bin/true: jit / sudoers, p10 of pairs", "BenchmarkSudoTrue", "ratio-p10", 0, true, "×", 1},
+		row{"sudo -n /bin/true: jit / sudoers, p90 of pairs", "BenchmarkSudoTrue", "ratio-p90", 0, true, "×", 1},
+		row{"pamtester acct_mgmt: pam_jit extra over pam_permit", "BenchmarkPAMAccount", "ms-extra/op", 5, true, "ms", 1},
+		row{"grant end → processes gone, p50 (100 grants)", "BenchmarkEndToTermination", "p50-ms", 1000, true, "ms", 1},
+		row{"grant end → processes gone, p99 (100 grants)", "BenchmarkEndToTermination", "p99-ms", 1000, true, "ms", 1},
+		row{"10 MB tty output: jit_io / no I/O plugin", "BenchmarkRecord10MB", "jit_io/no-io", 1.05, true, "×", 1},
+		row{"10 MB tty output: sudoers log_output / no I/O plugin", "BenchmarkRecord10MB", "sudoers/no-io", 0, true, "×", 1},
+		row{"journal bytes per output byte", "BenchmarkRecord10MB", "journal-bytes/output-byte", 1.4, true, "×", 1},
+		row{"jitd RSS, idle", "BenchmarkJitdRSS", "rss-idle-MB", 0, true, "MB", 1},
+		row{"jitd RSS, 10k grants, after checks", "BenchmarkJitdRSS", "rss-10k-MB", 0, true, "MB", 1},
+		row{"jitd RSS, 100k grants, after start-up", "BenchmarkJitdRSS", "rss-100k-start-MB", 0, true, "MB", 1},
+		row{"jitd RSS, 100k grants, after checks", "BenchmarkJitdRSS", "rss-100k-MB", 0, true, "MB", 1},
+		row{"jitd RSS, 100k grants: of it mapped from the state file", "BenchmarkJitdRSS", "rss-file-100k-MB", 0, true, "MB", 1},
+		row{"jitd start-up until it answers, 100k grants", "BenchmarkJitdRSS", "start-100k-ms", 0, true, "ms", 1},
+	)
+	return rs
 }
+
+func kilo(n int) string { return strconv.Itoa(n/1000) + "k" }
 
 // results maps "BenchmarkName/sub" (without the -GOMAXPROCS suffix) to
 // metric → values, one per run.
@@ -86,7 +127,13 @@ type results map[string]map[string][]float64
 type report struct {
 	Date    time.Time `json:"date"`
 	Machine machine   `json:"machine"`
-	Results results   `json:"results"`
+	// Runs is how many times each suite ran, so how many values each
+	// metric has unless its suite failed.
+	Runs    int     `json:"runs"`
+	Results results `json:"results"`
+	// Failed lists the suites that did not finish a run; their figures are
+	// missing or hold fewer values.
+	Failed []string `json:"failed,omitempty"`
 }
 
 type machine struct {
@@ -98,35 +145,103 @@ type machine struct {
 
 func main() {
 	out := flag.String("out", "build/bench.json", "where to write the raw figures")
-	verbose := flag.Bool("v", false, "show go test's output")
+	verbose := flag.Bool("v", false, "show the benchmarks' output")
+	rounds := flag.Int("runs", 5, "how many times each suite runs, in rounds")
+	only := flag.String("suites", "", "run only the suites whose package or pattern contains this string")
 	flag.Parse()
-	res := results{}
-	for _, s := range suites {
-		args := []string{"test", "-run", "^$", "-bench", s.pattern, "-benchmem", "-count", strconv.Itoa(s.count), "-timeout", "30m"}
-		if s.benchtime != "" {
-			args = append(args, "-benchtime", s.benchtime)
-		}
-		args = append(args, s.pkg)
-		fmt.Fprintf(os.Stderr, "bench: go %s\n", strings.Join(args, " "))
-		cmd := exec.Command("go", args...)
-		var buf bytes.Buffer
-		var w io.Writer = &buf
-		if *verbose {
-			w = io.MultiWriter(&buf, os.Stderr)
-		}
-		cmd.Stdout, cmd.Stderr = w, w
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "bench: %s %s failed: %v\n%s\n", s.pkg, s.pattern, err, tail(buf.String(), 3000))
-		}
-		parse(buf.String(), res)
+	if *rounds < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1")
+		os.Exit(2)
 	}
-	rep := report{Date: time.Now().UTC(), Machine: describeMachine(), Results: res}
+	if *only != "" {
+		var picked []suite
+		for _, s := range suites {
+			if strings.Contains(s.pkg+" "+s.pattern, *only) {
+				picked = append(picked, s)
+			}
+		}
+		suites = picked
+	}
+	start := time.Now()
+
+	tmp, err := os.MkdirTemp("", "jit-bench-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+	defer os.RemoveAll(tmp)
+	// One test binary per package, built once, so that every round runs
+	// the same code and no round pays for compiling and linking.
+	bins := map[string]string{}
+	rep := report{Date: start.UTC(), Machine: describeMachine(), Runs: *rounds, Results: results{}}
+	for _, s := range suites {
+		if _, ok := bins[s.pkg]; ok {
+			continue
+		}
+		bin := filepath.Join(tmp, strings.NewReplacer(".", "", "/", "_").Replace(s.pkg)+".test")
+		fmt.Fprintf(os.Stderr, "bench: go test -c %s\n", s.pkg)
+		if b, err := exec.Command("go", "test", "-c", "-o", bin, s.pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: building %s failed: %v\n%s\n", s.pkg, err, tail(string(b), 3000))
+			bin = ""
+		}
+		bins[s.pkg] = bin
+	}
+
+	failed := map[string]bool{}
+	for round := 1; round <= *rounds; round++ {
+		for _, s := range suites {
+			id := s.pkg + " " + s.pattern
+			if failed[id] {
+				continue // a suite that failed once is not retried: it would fail again, slowly
+			}
+			fmt.Fprintf(os.Stderr, "bench: round %d/%d: %s %s\n", round, *rounds, s.pkg, s.pattern)
+			if err := runSuite(s, bins[s.pkg], rep.Results, *verbose); err != nil {
+				fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+				failed[id] = true
+				rep.Failed = append(rep.Failed, id)
+			}
+		}
+	}
+
 	if err := writeJSON(*out, rep); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
 	printTable(os.Stdout, rep)
-	fmt.Fprintf(os.Stderr, "bench: raw figures in %s\n", *out)
+	fmt.Fprintf(os.Stderr, "bench: raw figures in %s; took %s\n", *out, time.Since(start).Round(time.Second))
+	if len(rep.Failed) > 0 {
+		// The table is out, but a run with holes must not pass for a
+		// complete one in scripts.
+		os.Exit(1)
+	}
+}
+
+// runSuite runs one suite once with the package's test binary, from the
+// package's directory as go test would, and adds its figures to res.
+func runSuite(s suite, bin string, res results, verbose bool) error {
+	if bin == "" {
+		return fmt.Errorf("%s %s: no test binary", s.pkg, s.pattern)
+	}
+	args := []string{"-test.run", "^$", "-test.bench", s.pattern, "-test.benchmem", "-test.count", "1", "-test.timeout", "30m"}
+	if s.benchtime != "" {
+		args = append(args, "-test.benchtime", s.benchtime)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = s.pkg
+	var buf bytes.Buffer
+	var w io.Writer = &buf
+	if verbose {
+		w = io.MultiWriter(&buf, os.Stderr)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	err := cmd.Run()
+	// A benchmark that failed part-way may still have printed results for
+	// the sub-benchmarks before it; they are real figures.
+	parse(buf.String(), res)
+	if err != nil {
+		return fmt.Errorf("%s %s failed: %v\n%s", s.pkg, s.pattern, err, tail(buf.String(), 3000))
+	}
+	return nil
 }
 
 // parse reads benchmark result lines: name, iterations, then value-unit pairs.
@@ -162,36 +277,84 @@ func parse(out string, res results) {
 func printTable(w io.Writer, rep report) {
 	m := rep.Machine
 	fmt.Fprintf(w, "jit benchmarks, %s, on %s (%d cores), Linux %s, %s\n\n", rep.Date.Format("2006-01-02"), m.CPU, m.Cores, m.Kernel, m.Go)
-	fmt.Fprintln(w, "| figure | median | spread | target | verdict |")
-	fmt.Fprintln(w, "|---|---|---|---|---|")
+	fmt.Fprintln(w, "| figure | median | spread (min–max) | runs | target | verdict |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
 	for _, r := range rows {
+		if !planned(r) {
+			continue // its suite was left out with -suites
+		}
 		vals := rep.Results[r.bench][r.metric]
 		if len(vals) == 0 {
-			fmt.Fprintf(w, "| %s | not measured | | %s | not measured yet |\n", r.what, target(r))
+			fmt.Fprintf(w, "| %s | not measured | | 0 | %s | **not measured** |\n", r.what, target(r))
 			continue
 		}
-		sorted := append([]float64(nil), vals...)
-		sort.Float64s(sorted)
-		med := sorted[len(sorted)/2]
+		sorted := slices.Sorted(slices.Values(vals))
+		med := median(sorted)
 		spread := ""
 		if len(sorted) > 1 {
 			spread = fmt.Sprintf("%s–%s", num(sorted[0]*r.scale), num(sorted[len(sorted)-1]*r.scale))
 		}
-		verdict := ""
-		switch {
-		case r.target == 0:
-		case r.atMost && med <= r.target, !r.atMost && med >= r.target:
-			verdict = "meets"
-		default:
-			verdict = "**misses**"
-		}
-		fmt.Fprintf(w, "| %s | %s %s | %s | %s | %s |\n", r.what, num(med*r.scale), r.unit, spread, target(r), verdict)
+		fmt.Fprintf(w, "| %s | %s %s | %s | %d | %s | %s |\n", r.what, num(med*r.scale), r.unit, spread, len(sorted), target(r), verdict(r, med, sorted))
 	}
+	if len(rep.Failed) > 0 {
+		fmt.Fprintf(w, "\nFailed (figures missing or from fewer runs): %s\n", strings.Join(rep.Failed, "; "))
+	}
+}
+
+// planned reports whether one of the suites to run covers r's benchmark.
+func planned(r row) bool {
+	top, _, _ := strings.Cut(r.bench, "/")
+	for _, s := range suites {
+		if ok, _ := regexp.MatchString(s.pattern, top); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// verdict judges the median against the target, and says so when single
+// runs fall on the other side: a median that meets with runs that miss is
+// a figure near its limit.
+func verdict(r row, med float64, vals []float64) string {
+	if r.target == 0 {
+		return "no target"
+	}
+	ok := func(v float64) bool {
+		if r.atMost {
+			return v <= r.target
+		}
+		return v >= r.target
+	}
+	var missed int
+	for _, v := range vals {
+		if !ok(v) {
+			missed++
+		}
+	}
+	switch {
+	case ok(med) && missed == 0:
+		return "meets"
+	case ok(med):
+		return fmt.Sprintf("meets; %d of %d runs missed", missed, len(vals))
+	case missed < len(vals):
+		return fmt.Sprintf("**misses**; %d of %d runs met", len(vals)-missed, len(vals))
+	default:
+		return "**misses**"
+	}
+}
+
+// median of sorted values; the mean of the middle two for an even count.
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
 }
 
 func target(r row) string {
 	if r.target == 0 {
-		return "—"
+		return "none set"
 	}
 	op := "≤"
 	if !r.atMost {
@@ -200,17 +363,22 @@ func target(r row) string {
 	return fmt.Sprintf("%s %s %s", op, num(r.target*r.scale), r.unit)
 }
 
+// num shows about three significant digits, as go test prints metrics, and
+// no trailing zeros, so that counts such as allocations read as integers.
 func num(v float64) string {
-	switch {
-	case v >= 1000:
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	case v >= 10:
-		return strconv.FormatFloat(v, 'f', 1, 64)
-	default:
-		return strconv.FormatFloat(v, 'f', 2, 64)
+	prec := 2
+	switch a := math.Abs(v); {
+	case a >= 100:
+		prec = 0
+	case a >= 10:
+		prec = 1
 	}
+	s := strconv.FormatFloat(v, 'f', prec, 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
 }
-
 func describeMachine() machine {
 	m := machine{Cores: runtime.NumCPU(), Go: runtime.Version()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
