@@ -95,6 +95,15 @@ func buildRows() []row {
 			row{"floor: Unix-socket echo, " + clients + ", p99", echo, "p99-µs", 0, true, "µs", 1},
 			row{"floor: Unix-socket echo, " + clients + ", calls/s", echo, "calls/s", 0, false, "/s", 1})
 	}
+	for _, n := range []int{1, 32} {
+		check := fmt.Sprintf("BenchmarkCheckRoundTrip/new-connection/clients=%d", n)
+		clients := fmt.Sprintf("%d clients", n)
+		if n == 1 {
+			clients = "1 client"
+		}
+		add(row{"check, a new connection per call (as sudo), " + clients + ", p50", check, "p50-µs", 0, true, "µs", 1},
+			row{"check, a new connection per call (as sudo), " + clients + ", checks/s", check, "calls/s", 0, false, "/s", 1})
+	}
 	add(
 		row{"grant write through the API (fsync'd)", "BenchmarkGrantWrite", "ns/op", 5e6, true, "ms", 1e-6},
 		row{"sudo -n /bin/true: jit median", "BenchmarkSudoTrue", "jit-median-ms", 0, true, "ms", 1},

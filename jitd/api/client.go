@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/jitpam/jit/jitd/grant"
@@ -27,6 +28,10 @@ const maxAnswer = 64 << 20
 type Client struct {
 	Socket string
 	dial   func(ctx context.Context, path string) (net.Conn, error)
+
+	keepAlive bool
+	mu        sync.Mutex
+	idle      *persistConn
 }
 
 // NewClient returns a client for the socket at path ("" means DefaultSocket).
@@ -46,9 +51,28 @@ func NewClientDialer(path string, dial func(ctx context.Context, path string) (n
 	return &Client{Socket: path, dial: dial}
 }
 
-// Close is a no-op kept for callers that release the client when done: no
-// connection outlives the call that made it.
-func (c *Client) Close() {}
+// SetKeepAlive makes the client keep one connection open between calls,
+// for callers that make many (jitctl, benchmarks). sudo and PAM leave it
+// off: nothing of theirs stays open while the command or login runs.
+func (c *Client) SetKeepAlive(on bool) {
+	c.mu.Lock()
+	c.keepAlive = on
+	c.mu.Unlock()
+	if !on {
+		c.Close()
+	}
+}
+
+// Close closes the kept connection, if any.
+func (c *Client) Close() {
+	c.mu.Lock()
+	pc := c.idle
+	c.idle = nil
+	c.mu.Unlock()
+	if pc != nil {
+		pc.Close()
+	}
+}
 
 // Unavailable reports whether err means jitd could not be reached or did not
 // answer in time (as opposed to answering with an error).

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -15,55 +17,133 @@ import (
 // net/http: net/http drags crypto/tls and x509 into every process that
 // loads us, and their initialisation alone cost sudo and sshd about a
 // millisecond per call (measured by dlopen-and-call of c-shared libraries
-// with and without the import). One request per connection, "Connection:
-// close", answers framed by Content-Length, chunked encoding or the end of
-// the connection.
+// with and without the import). By default each request has a connection of
+// its own ("Connection: close"); with KeepAlive one idle connection is kept
+// for the next call. Answers are framed by Content-Length, chunked encoding
+// or the end of the connection.
 
 // maxHeader bounds the status line and headers of an answer.
 const maxHeader = 64 << 10
 
-// exchange sends one request and returns the answer's status and body.
-func (c *Client) exchange(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
-	return c.roundTrip(ctx, method, path, body, true)
+// persistConn is a connection kept between calls, with its reader.
+type persistConn struct {
+	net.Conn
+	br *bufio.Reader
 }
 
-// roundTrip sends one request and, with await, reads the answer. Without
-// await it returns once the request is in jitd's socket buffer.
-func (c *Client) roundTrip(ctx context.Context, method, path string, body []byte, await bool) (int, []byte, error) {
-	conn, err := c.dial(ctx, c.Socket)
+// exchange sends one request and returns the answer's status and body.
+func (c *Client) exchange(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+	pc, reused, err := c.conn(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
-	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		if err := conn.SetDeadline(dl); err != nil {
+	status, raw, keep, err := c.send(ctx, pc, method, path, body, true)
+	if err != nil && reused && ctx.Err() == nil && stale(err) {
+		// jitd closed the idle connection before it read anything from
+		// it: nothing was done, so the request goes once more, afresh.
+		if pc, err = c.dialConn(ctx); err != nil {
 			return 0, nil, err
 		}
+		status, raw, keep, err = c.send(ctx, pc, method, path, body, true)
+	}
+	if err != nil || !keep {
+		pc.Close()
+		return status, raw, err
+	}
+	c.putIdle(pc)
+	return status, raw, nil
+}
+
+// roundTrip sends one request on a connection of its own and, with await,
+// reads the answer. Without await it returns once the request is in jitd's
+// socket buffer.
+func (c *Client) roundTrip(ctx context.Context, method, path string, body []byte, await bool) (int, []byte, error) {
+	pc, err := c.dialConn(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer pc.Close()
+	status, raw, _, err := c.send(ctx, pc, method, path, body, await)
+	return status, raw, err
+}
+
+func (c *Client) dialConn(ctx context.Context) (*persistConn, error) {
+	conn, err := c.dial(ctx, c.Socket)
+	if err != nil {
+		return nil, err
+	}
+	return &persistConn{Conn: conn, br: bufio.NewReaderSize(conn, 4096)}, nil
+}
+
+// conn returns the idle connection, if any, or a new one.
+func (c *Client) conn(ctx context.Context) (*persistConn, bool, error) {
+	c.mu.Lock()
+	pc := c.idle
+	c.idle = nil
+	c.mu.Unlock()
+	if pc != nil {
+		return pc, true, nil
+	}
+	pc, err := c.dialConn(ctx)
+	return pc, false, err
+}
+
+func (c *Client) putIdle(pc *persistConn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.idle != nil || !c.keepAlive {
+		pc.Close()
+		return
+	}
+	c.idle = pc
+}
+
+// stale says whether err shows a kept connection that jitd had closed
+// before it read the request: nothing reached jitd.
+func stale(err error) bool {
+	return errors.Is(err, errNothingRead) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// send writes one request on pc and, with await, reads the answer; keep
+// says whether pc may carry another request.
+func (c *Client) send(ctx context.Context, pc *persistConn, method, path string, body []byte, await bool) (status int, raw []byte, keep bool, err error) {
+	if dl, ok := ctx.Deadline(); ok {
+		if err := pc.SetDeadline(dl); err != nil {
+			return 0, nil, false, err
+		}
+	} else if err := pc.SetDeadline(time.Time{}); err != nil {
+		return 0, nil, false, err
 	}
 	// A cancelled context unblocks the reads and writes below.
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, func() { pc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
+	c.mu.Lock()
+	keepAlive := c.keepAlive && await
+	c.mu.Unlock()
 	var req strings.Builder
 	req.Grow(len(path) + len(body) + 128)
-	fmt.Fprintf(&req, "%s %s HTTP/1.1\r\nHost: jitd\r\nUser-Agent: jit\r\nConnection: close\r\n", method, path)
+	fmt.Fprintf(&req, "%s %s HTTP/1.1\r\nHost: jitd\r\nUser-Agent: jit\r\n", method, path)
+	if !keepAlive {
+		req.WriteString("Connection: close\r\n")
+	}
 	if body != nil {
 		fmt.Fprintf(&req, "Content-Type: application/json\r\nContent-Length: %d\r\n", len(body))
 	}
 	req.WriteString("\r\n")
 	req.Write(body)
 	// One write, so that the request leaves in one sendmsg(2).
-	if _, err := io.WriteString(conn, req.String()); err != nil {
-		return 0, nil, ctxErr(ctx, err)
+	if _, err := io.WriteString(pc, req.String()); err != nil {
+		return 0, nil, false, ctxErr(ctx, err)
 	}
 	if !await {
-		return 0, nil, nil
+		return 0, nil, false, nil
 	}
-	status, raw, err := readAnswer(bufio.NewReaderSize(conn, 4096))
+	status, h, raw, err := readAnswer(pc.br)
 	if err != nil {
-		return 0, nil, ctxErr(ctx, err)
+		return 0, nil, false, ctxErr(ctx, err)
 	}
-	return status, raw, nil
+	return status, raw, keepAlive && h.reusable(), nil
 }
 
 // ctxErr prefers the context's reason over the i/o error it caused.
@@ -74,24 +154,30 @@ func ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
+// errNothingRead: the connection ended before the answer's first byte.
+var errNothingRead = errors.New("jitd closed the connection without answering")
+
 // readAnswer reads one HTTP/1.x response, skipping interim 1xx answers.
-func readAnswer(r *bufio.Reader) (int, []byte, error) {
+func readAnswer(r *bufio.Reader) (int, head, []byte, error) {
+	if _, err := r.Peek(1); err == io.EOF {
+		return 0, head{}, nil, errNothingRead
+	}
 	for {
 		status, h, err := readHead(r)
 		if err != nil {
-			return 0, nil, err
+			return 0, h, nil, err
 		}
 		if status >= 100 && status < 200 {
 			continue
 		}
 		if status == 204 || status == 304 {
-			return status, nil, nil
+			return status, h, nil, nil
 		}
 		body, err := readBody(r, h)
 		if err != nil {
-			return 0, nil, fmt.Errorf("reading the body of a %d answer: %w", status, err)
+			return 0, h, nil, fmt.Errorf("reading the body of a %d answer: %w", status, err)
 		}
-		return status, body, nil
+		return status, h, body, nil
 	}
 }
 
@@ -99,7 +185,12 @@ func readAnswer(r *bufio.Reader) (int, []byte, error) {
 type head struct {
 	contentLength int64 // -1: not given
 	chunked       bool
+	close         bool // Connection: close, or HTTP/1.0
 }
+
+// reusable says whether the connection can carry another request after
+// this answer: its end was framed, and the server did not say it closes.
+func (h head) reusable() bool { return !h.close && (h.chunked || h.contentLength >= 0) }
 
 func readHead(r *bufio.Reader) (int, head, error) {
 	h := head{contentLength: -1}
@@ -114,6 +205,7 @@ func readHead(r *bufio.Reader) (int, head, error) {
 	if !strings.HasPrefix(proto, "HTTP/1.") || err != nil || len(code) != 3 || status < 100 {
 		return 0, h, fmt.Errorf("not an HTTP/1.x status line: %q", truncate(line, 80))
 	}
+	h.close = proto == "HTTP/1.0"
 	for {
 		line, err := readLine(r, &budget)
 		if err != nil {
@@ -134,6 +226,8 @@ func readHead(r *bufio.Reader) (int, head, error) {
 				return 0, h, fmt.Errorf("bad Content-Length %q", truncate(value, 40))
 			}
 			h.contentLength = n
+		case strings.EqualFold(name, "Connection"):
+			h.close = h.close || strings.EqualFold(value, "close")
 		case strings.EqualFold(name, "Transfer-Encoding"):
 			if !strings.EqualFold(value, "chunked") {
 				return 0, h, fmt.Errorf("unsupported Transfer-Encoding %q", truncate(value, 40))

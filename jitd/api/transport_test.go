@@ -6,8 +6,11 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -98,7 +101,7 @@ func TestClientErrors(t *testing.T) {
 		{"header flood", "HTTP/1.1 200 OK\r\n" + strings.Repeat("X-A: "+strings.Repeat("a", 1000)+"\r\n", 70) + "\r\n", CodeUnavailable, "too large"},
 		{"header without colon", "HTTP/1.1 200 OK\r\nnonsense\r\n\r\n", CodeUnavailable, "malformed header"},
 		{"bad chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", CodeUnavailable, "bad chunk size"},
-		{"closed at once", "", CodeUnavailable, "status line"},
+		{"closed at once", "", CodeUnavailable, "closed the connection without answering"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -150,3 +153,87 @@ func TestClientUnreachable(t *testing.T) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 func hex(n int) string  { return strconv.FormatInt(int64(n), 16) }
+
+// keepAliveServer serves /v1/status on a Unix socket and counts the
+// connections it accepted.
+func keepAliveServer(t *testing.T, h http.HandlerFunc) (string, *atomic.Int32, *http.Server) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "jitd.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns atomic.Int32
+	srv := &http.Server{Handler: h, ConnState: func(c net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return sock, &conns, srv
+}
+
+func statusHandler(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, `{"version":"test"}`)
+}
+
+func TestClientKeepAlive(t *testing.T) {
+	sock, conns, srv := keepAliveServer(t, statusHandler)
+	c := NewClient(sock)
+	c.SetKeepAlive(true)
+	defer c.Close()
+	for i := 0; i < 5; i++ {
+		if _, err := c.Status(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("5 calls with keep-alive used %d connections, want 1", n)
+	}
+	// jitd closing idle connections (its idle timeout, a restart) is
+	// invisible: the next call goes on a new connection.
+	srv.SetKeepAlivesEnabled(false) // closes idle connections
+	time.Sleep(50 * time.Millisecond)
+	srv.SetKeepAlivesEnabled(true)
+	if _, err := c.Status(context.Background()); err != nil {
+		t.Fatalf("call after jitd closed the idle connection: %v", err)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("want a second connection after the first was closed, have %d", n)
+	}
+}
+
+func TestClientWithoutKeepAliveClosesEachConnection(t *testing.T) {
+	sock, conns, _ := keepAliveServer(t, statusHandler)
+	c := NewClient(sock)
+	for i := 0; i < 3; i++ {
+		if _, err := c.Status(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := conns.Load(); n != 3 {
+		t.Fatalf("3 calls without keep-alive used %d connections, want 3", n)
+	}
+	if c.idle != nil {
+		t.Fatal("a connection stayed open after the call")
+	}
+}
+
+func TestClientDropsConnectionTheServerCloses(t *testing.T) {
+	sock, conns, _ := keepAliveServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		statusHandler(w, r)
+	})
+	c := NewClient(sock)
+	c.SetKeepAlive(true)
+	for i := 0; i < 2; i++ {
+		if _, err := c.Status(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := conns.Load(); n != 2 || c.idle != nil {
+		t.Fatalf("answers with Connection: close must not be reused: %d connections, idle %v", n, c.idle)
+	}
+}

@@ -29,19 +29,30 @@ func BenchmarkCheckRoundTrip(b *testing.B) {
 		}
 	}
 	req := &api.CheckRequest{User: "root", Kind: grant.KindSudo, Command: "/usr/bin/tool42", Args: []string{"--flag"}, TTY: "/dev/pts/1"}
-	for _, clients := range []int{1, 8, 32} {
-		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			runConcurrent(b, clients, func() func() error {
-				c := api.NewClient(ts.socket)
-				return func() error {
-					d, err := c.Check(context.Background(), req)
-					if err == nil && !d.Allow {
-						err = fmt.Errorf("benchmark check denied: %s", d.Reason)
+	// Each client keeps its connection, as jitctl does; sudo and PAM make
+	// one connection per process, measured as new-connection.
+	for _, mode := range []struct {
+		prefix    string
+		keepAlive bool
+	}{{"", true}, {"new-connection/", false}} {
+		for _, clients := range []int{1, 8, 32} {
+			if !mode.keepAlive && clients == 8 {
+				continue
+			}
+			b.Run(fmt.Sprintf("%sclients=%d", mode.prefix, clients), func(b *testing.B) {
+				runConcurrent(b, clients, func() func() error {
+					c := api.NewClient(ts.socket)
+					c.SetKeepAlive(mode.keepAlive)
+					return func() error {
+						d, err := c.Check(context.Background(), req)
+						if err == nil && !d.Allow {
+							err = fmt.Errorf("benchmark check denied: %s", d.Reason)
+						}
+						return err
 					}
-					return err
-				}
+				})
 			})
-		})
+		}
 	}
 }
 

@@ -90,6 +90,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		path = os.Getenv("JITD_SOCKET")
 	}
 	c := &cli{client: api.NewClient(path), stdout: stdout, stderr: stderr, now: time.Now()}
+	// Some commands make several calls (setup, approve, sessions).
+	c.client.SetKeepAlive(true)
 	defer c.client.Close()
 
 	cmds := map[string]func(context.Context, []string) error{
