@@ -162,14 +162,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1")
 		os.Exit(2)
 	}
+	run := suites
 	if *only != "" {
-		var picked []suite
+		run = nil
 		for _, s := range suites {
 			if strings.Contains(s.pkg+" "+s.pattern, *only) {
-				picked = append(picked, s)
+				run = append(run, s)
 			}
 		}
-		suites = picked
 	}
 	start := time.Now()
 
@@ -183,7 +183,7 @@ func main() {
 	// the same code and no round pays for compiling and linking.
 	bins := map[string]string{}
 	rep := report{Date: start.UTC(), Machine: describeMachine(), Runs: *rounds, Results: results{}}
-	for _, s := range suites {
+	for _, s := range run {
 		if _, ok := bins[s.pkg]; ok {
 			continue
 		}
@@ -198,7 +198,7 @@ func main() {
 
 	failed := map[string]bool{}
 	for round := 1; round <= *rounds; round++ {
-		for _, s := range suites {
+		for _, s := range run {
 			id := s.pkg + " " + s.pattern
 			if failed[id] {
 				continue // a suite that failed once is not retried: it would fail again, slowly
@@ -216,7 +216,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
-	printTable(os.Stdout, rep)
+	printTable(os.Stdout, rep, run)
 	fmt.Fprintf(os.Stderr, "bench: raw figures in %s; took %s\n", *out, time.Since(start).Round(time.Second))
 	if len(rep.Failed) > 0 {
 		// The table is out, but a run with holes must not pass for a
@@ -283,13 +283,13 @@ func parse(out string, res results) {
 	}
 }
 
-func printTable(w io.Writer, rep report) {
+func printTable(w io.Writer, rep report, run []suite) {
 	m := rep.Machine
 	fmt.Fprintf(w, "jit benchmarks, %s, on %s (%d cores), Linux %s, %s\n\n", rep.Date.Format("2006-01-02"), m.CPU, m.Cores, m.Kernel, m.Go)
 	fmt.Fprintln(w, "| figure | median | spread (min–max) | runs | target | verdict |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|")
 	for _, r := range rows {
-		if !planned(r) {
+		if !planned(r, run) {
 			continue // its suite was left out with -suites
 		}
 		vals := rep.Results[r.bench][r.metric]
@@ -311,9 +311,9 @@ func printTable(w io.Writer, rep report) {
 }
 
 // planned reports whether one of the suites to run covers r's benchmark.
-func planned(r row) bool {
+func planned(r row, run []suite) bool {
 	top, _, _ := strings.Cut(r.bench, "/")
-	for _, s := range suites {
+	for _, s := range run {
 		if ok, _ := regexp.MatchString(s.pattern, top); ok {
 			return true
 		}

@@ -66,7 +66,7 @@ func TestPrintTableNotMeasured(t *testing.T) {
 	var buf bytes.Buffer
 	printTable(&buf, report{Results: results{
 		"BenchmarkGrantWrite": {"ns/op": {0.8e6, 0.9e6, 1e6}},
-	}})
+	}}, suites)
 	out := buf.String()
 	if !strings.Contains(out, "| grant write through the API (fsync'd) | 0.9 ms | 0.8–1 | 3 | ≤ 5 ms | meets |") {
 		t.Errorf("grant write row missing or wrong:\n%s", out)
