@@ -18,7 +18,7 @@ import (
 // loads us, and their initialisation alone cost sudo and sshd about a
 // millisecond per call (measured by dlopen-and-call of c-shared libraries
 // with and without the import). By default each request has a connection of
-// its own ("Connection: close"); with KeepAlive one idle connection is kept
+// its own ("Connection: close"); with SetKeepAlive one idle connection is kept
 // for the next call. Answers are framed by Content-Length, chunked encoding
 // or the end of the connection.
 
@@ -41,6 +41,7 @@ func (c *Client) exchange(ctx context.Context, method, path string, body []byte)
 	if err != nil && reused && ctx.Err() == nil && stale(err) {
 		// jitd closed the idle connection before it read anything from
 		// it: nothing was done, so the request goes once more, afresh.
+		pc.Close()
 		if pc, err = c.dialConn(ctx); err != nil {
 			return 0, nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -181,9 +182,16 @@ func statusHandler(w http.ResponseWriter, r *http.Request) {
 
 func TestClientKeepAlive(t *testing.T) {
 	sock, conns, srv := keepAliveServer(t, statusHandler)
-	c := NewClient(sock)
+	var open atomic.Int32 // connections the client has not closed
+	c := NewClientDialer(sock, func(ctx context.Context, path string) (net.Conn, error) {
+		conn, err := dialNoSIGPIPE(ctx, path)
+		if err == nil {
+			open.Add(1)
+			conn = &countedConn{Conn: conn, open: &open}
+		}
+		return conn, err
+	})
 	c.SetKeepAlive(true)
-	defer c.Close()
 	for i := 0; i < 5; i++ {
 		if _, err := c.Status(context.Background()); err != nil {
 			t.Fatal(err)
@@ -203,6 +211,25 @@ func TestClientKeepAlive(t *testing.T) {
 	if n := conns.Load(); n != 2 {
 		t.Fatalf("want a second connection after the first was closed, have %d", n)
 	}
+	if n := open.Load(); n != 1 {
+		t.Fatalf("the client holds %d connections open, want only the kept one", n)
+	}
+	c.Close()
+	if n := open.Load(); n != 0 {
+		t.Fatalf("Close left %d connections open", n)
+	}
+}
+
+// countedConn counts itself out of open when closed (once).
+type countedConn struct {
+	net.Conn
+	open *atomic.Int32
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.open.Add(-1) })
+	return c.Conn.Close()
 }
 
 func TestClientWithoutKeepAliveClosesEachConnection(t *testing.T) {
