@@ -367,10 +367,6 @@ func (s *Server) handleCreateGrant(w http.ResponseWriter, r *http.Request, c *ca
 	if breakGlass {
 		fields["breakglass"] = "true"
 	}
-	if g.RunAsGroup != "" {
-		// The store's own grant fields predate runas groups.
-		fields["runas_group"] = g.RunAsGroup
-	}
 	created, err := s.cfg.Store.CreateGrant(*g, store.Audit{Actor: c.Name, Reason: g.Reason, Fields: fields})
 	if err != nil {
 		return 0, nil, storeErr(err)
@@ -607,11 +603,8 @@ func (s *Server) handleCreateRequest(w http.ResponseWriter, r *http.Request, c *
 	if err := validatePatterns(req.Commands, req.Windows, req.Timezone); err != nil {
 		return 0, nil, err
 	}
-	fields := map[string]string{"client_pid": strconv.Itoa(c.PID)}
-	if req.RunAsGroup != "" {
-		fields["runas_group"] = req.RunAsGroup
-	}
-	created, err := s.cfg.Store.CreateRequest(req, store.Audit{Actor: c.Name, Reason: req.Reason, Fields: fields})
+	created, err := s.cfg.Store.CreateRequest(req, store.Audit{Actor: c.Name, Reason: req.Reason,
+		Fields: map[string]string{"client_pid": strconv.Itoa(c.PID)}})
 	if err != nil {
 		return 0, nil, storeErr(err)
 	}
@@ -666,11 +659,7 @@ func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request, c *caller
 		Windows: req.Windows, Timezone: req.Timezone, NotBefore: now, ExpiresAt: now.Add(dur), Reason: req.Reason,
 		GrantedBy: c.Name, CreatedAt: now, RequestID: req.ID, State: grant.StateActive,
 	}
-	var fields map[string]string
-	if g.RunAsGroup != "" {
-		fields = map[string]string{"runas_group": g.RunAsGroup}
-	}
-	_, created, err := s.cfg.Store.ApproveRequest(id, g, store.Audit{Actor: c.Name, Reason: ap.Reason, Fields: fields})
+	_, created, err := s.cfg.Store.ApproveRequest(id, g, store.Audit{Actor: c.Name, Reason: ap.Reason})
 	if err != nil {
 		return 0, nil, storeErr(err)
 	}

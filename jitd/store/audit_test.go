@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/jitpam/jit/jitd/grant"
 )
 
 // chainStore makes a closed store with n records (the genesis record plus
@@ -279,4 +282,33 @@ func TestAuditVerifyDetectsTampering(t *testing.T) {
 		})
 		verifyBreak(t, dir, n, BreakHead)
 	})
+}
+
+// A runas group is part of what a grant or request allows, so its audit
+// record names it; a grant without one has no such field.
+func TestAuditRecordsRunAsGroup(t *testing.T) {
+	s, c := openTest(t)
+	g := sudoGrant("alice", c.Now().Add(time.Hour))
+	g.RunAsGroup = "adm"
+	mustCreate(t, s, g)
+	mustCreate(t, s, sudoGrant("bob", c.Now().Add(time.Hour)))
+	r := grant.Request{User: "carol", Kind: grant.KindSudo, RunAs: "root", RunAsGroup: "adm",
+		Commands: []string{"/usr/bin/id"}, Duration: time.Hour, Reason: "INC-9", CreatedAt: c.Now(), State: grant.RequestPending}
+	if _, err := s.CreateRequest(r, lead("INC-9")); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.AuditRange(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, rec := range recs {
+		if rec.Event == EventGrantCreated || rec.Event == EventRequestCreated {
+			got[string(rec.Event)+" "+rec.User] = rec.Fields["runas_group"]
+		}
+	}
+	want := map[string]string{"grant.created alice": "adm", "grant.created bob": "", "request.created carol": "adm"}
+	if !maps.Equal(got, want) {
+		t.Fatalf("runas_group in audit records: %v, want %v", got, want)
+	}
 }

@@ -105,14 +105,15 @@ func jsonList(l []string) string {
 
 func grantFields(g *grant.Grant) map[string]string {
 	m := map[string]string{
-		"kind":       string(g.Kind),
-		"runas":      g.RunAs,
-		"commands":   jsonList(g.Commands),
-		"windows":    jsonList(g.Windows),
-		"timezone":   g.Timezone,
-		"not_before": fmtTime(g.NotBefore),
-		"expires_at": fmtTime(g.ExpiresAt),
-		"granted_by": g.GrantedBy,
+		"kind":        string(g.Kind),
+		"runas":       g.RunAs,
+		"runas_group": g.RunAsGroup,
+		"commands":    jsonList(g.Commands),
+		"windows":     jsonList(g.Windows),
+		"timezone":    g.Timezone,
+		"not_before":  fmtTime(g.NotBefore),
+		"expires_at":  fmtTime(g.ExpiresAt),
+		"granted_by":  g.GrantedBy,
 	}
 	if g.BreakGlass {
 		m["breakglass"] = "true"

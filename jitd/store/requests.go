@@ -103,12 +103,13 @@ func (s *Store) CreateRequest(r grant.Request, a Audit) (grant.Request, error) {
 			reason = r.Reason
 		}
 		return w.audit(EventRequestCreated, a, AuditRecord{User: r.User, RequestID: r.ID, Reason: reason}, map[string]string{
-			"kind":     string(r.Kind),
-			"runas":    r.RunAs,
-			"commands": jsonList(r.Commands),
-			"windows":  jsonList(r.Windows),
-			"timezone": r.Timezone,
-			"duration": r.Duration.String(),
+			"kind":        string(r.Kind),
+			"runas":       r.RunAs,
+			"runas_group": r.RunAsGroup,
+			"commands":    jsonList(r.Commands),
+			"windows":     jsonList(r.Windows),
+			"timezone":    r.Timezone,
+			"duration":    r.Duration.String(),
 		})
 	})
 	if err != nil {
