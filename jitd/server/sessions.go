@@ -120,6 +120,9 @@ func (s *Server) endingReason(id string) (string, bool) {
 // grant ended while jitd was down are ended, and sessions whose process is
 // gone are closed.
 func (s *Server) sweepSessions() error {
+	if err := s.cfg.Store.PendingSessionError(); err != nil {
+		s.log.Error("session registrations cannot be committed to the state database; they are enforced, and kept in the runtime directory until they can", "error", err)
+	}
 	open, err := s.cfg.Store.OpenSessions()
 	if err != nil {
 		return fmt.Errorf("load open sessions: %w", err)

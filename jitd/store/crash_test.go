@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,15 +18,46 @@ import (
 	"github.com/jitpam/jit/jitd/grant"
 )
 
-// crashChildEnv makes the test binary act as the crash test's writer.
-const crashChildEnv = "JIT_STORE_CRASH_CHILD_DIR"
+// crashChildEnv makes the test binary act as the crash test's writer;
+// crashKindEnv says what it writes ("sessions": sessions, else grants).
+const (
+	crashChildEnv = "JIT_STORE_CRASH_CHILD_DIR"
+	crashKindEnv  = "JIT_STORE_CRASH_CHILD_KIND"
+)
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashChildEnv); dir != "" {
+		if os.Getenv(crashKindEnv) == "sessions" {
+			crashSessionChild(dir)
+		}
 		crashChild(dir)
 		return
 	}
 	os.Exit(m.Run())
+}
+
+// crashSessionChild registers sessions, with a runtime directory, until it
+// is killed, printing each id once OpenSession returned.
+func crashSessionChild(dir string) {
+	s, err := Open(dir, Options{LockTimeout: 5 * time.Second, RuntimeDir: filepath.Join(dir, "run")})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(2)
+	}
+	g, err := s.CreateGrant(grant.Grant{User: "alice", Kind: grant.KindSudo, Commands: []string{"/usr/bin/true"},
+		ExpiresAt: time.Now().Add(time.Hour)}, Audit{Actor: "crash"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(3)
+	}
+	for {
+		sess, err := s.OpenSession(grant.Session{Kind: grant.KindSudo, User: "alice", GrantID: g.ID, PID: os.Getpid(), RunAs: "root"}, Audit{Actor: "root"})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(3)
+		}
+		fmt.Fprintln(os.Stdout, sess.ID)
+	}
 }
 
 // crashChild writes grants until it is killed, printing each id only after
@@ -55,6 +87,28 @@ func crashChild(dir string) {
 }
 
 func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
+	crashRounds(t, "grants", 30, 60, Options{}, func(s *Store, id string) error {
+		g, err := s.GetGrant(id)
+		if err == nil && g.State != grant.StateActive {
+			err = fmt.Errorf("state %s", g.State)
+		}
+		return err
+	})
+}
+
+// A session acknowledged from the pending file (not yet committed) is
+// committed by the next Open after jitd was killed.
+func TestCrashKeepsAcknowledgedSessions(t *testing.T) {
+	crashRounds(t, "sessions", 200, 2000, Options{}, func(s *Store, id string) error {
+		_, err := s.GetSession(id)
+		return err
+	})
+}
+
+// crashRounds kills a writer child (kind) five times after it acknowledged
+// between min and min+spread ids, reopens the store with opts (plus the
+// child's runtime directory) and checks every acknowledged id.
+func crashRounds(t *testing.T, kind string, min, spread int, opts Options, check func(*Store, string) error) {
 	if testing.Short() {
 		t.Skip("spawns writer processes")
 	}
@@ -62,7 +116,7 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 	var acked []string
 	for round := range 5 {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
+		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashKindEnv+"="+kind)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.StdoutPipe()
@@ -73,7 +127,7 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := bufio.NewReader(out)
-		killAfter := 30 + rand.IntN(60)
+		killAfter := min + rand.IntN(spread)
 		var lines []string
 		for len(lines) < killAfter {
 			line, err := r.ReadString('\n')
@@ -103,15 +157,23 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 		}
 		acked = append(acked, lines...)
 
-		s, err := Open(dir, Options{})
+		// Sessions are checked in the database itself: the reopened store
+		// has committed what was pending, and a second Open without the
+		// runtime directory reads only the database.
+		s, err := Open(dir, Options{RuntimeDir: filepath.Join(dir, "run")})
+		if err != nil {
+			t.Fatalf("round %d: reopen after SIGKILL: %v", round, err)
+		}
+		replayed, unreadable := s.SessionRecovery()
+		s.Close()
+		s, err = Open(dir, opts)
 		if err != nil {
 			t.Fatalf("round %d: reopen after SIGKILL: %v", round, err)
 		}
 		for _, id := range acked {
-			g, err := s.GetGrant(id)
-			if err != nil || g.State != grant.StateActive {
+			if err := check(s, id); err != nil {
 				s.Close()
-				t.Fatalf("round %d: acknowledged grant %s: %+v %v", round, id, g, err)
+				t.Fatalf("round %d: acknowledged %s %s: %v", round, kind, id, err)
 			}
 		}
 		if _, err := s.Verify(); err != nil {
@@ -120,7 +182,8 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 		}
 		checkIndexes(t, s)
 		c, _ := s.Counts()
-		t.Logf("round %d: %d ids acknowledged before SIGKILL, %d grants on disk in total (%d acknowledged so far)", round, len(lines), c.Grants, len(acked))
+		t.Logf("round %d: %d ids acknowledged before SIGKILL, %d grants and %d sessions on disk in total (%d acknowledged so far); %d sessions were pending, %d unreadable lines",
+			round, len(lines), c.Grants, c.Sessions, len(acked), replayed, unreadable)
 		s.Close()
 	}
 }

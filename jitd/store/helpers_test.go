@@ -37,7 +37,12 @@ func (c *clock) Advance(d time.Duration) {
 
 func openAt(t testing.TB, dir string, c *clock) *Store {
 	t.Helper()
-	s, err := Open(dir, Options{Now: c.Now})
+	return openWith(t, dir, Options{Now: c.Now})
+}
+
+func openWith(t testing.TB, dir string, opts Options) *Store {
+	t.Helper()
+	s, err := Open(dir, opts)
 	if err != nil {
 		t.Fatalf("Open(%s): %v", dir, err)
 	}

@@ -51,6 +51,12 @@ const (
 // It runs inside the writing transaction, so the check and the later Put
 // cannot race with another writer.
 func newID(tx *bolt.Tx, prefix string, b *bolt.Bucket) (string, error) {
+	return drawID(tx, prefix, b, nil)
+}
+
+// drawID is newID that also avoids the ids taken says are taken (may be
+// nil): ids handed out but not yet written.
+func drawID(tx *bolt.Tx, prefix string, b *bolt.Bucket, taken func(string) bool) (string, error) {
 	retired := tx.Bucket([]byte(bucketRetired))
 	var raw [4]byte
 	// 32 bits give a collision per draw of about n/4e9; a handful of
@@ -58,7 +64,7 @@ func newID(tx *bolt.Tx, prefix string, b *bolt.Bucket) (string, error) {
 	for range 64 {
 		_, _ = rand.Read(raw[:]) // never fails (crypto/rand since Go 1.24)
 		id := prefix + hex.EncodeToString(raw[:])
-		if b.Get([]byte(id)) == nil && retired.Get([]byte(id)) == nil {
+		if b.Get([]byte(id)) == nil && retired.Get([]byte(id)) == nil && (taken == nil || !taken(id)) {
 			return id, nil
 		}
 	}

@@ -86,67 +86,95 @@ func sessionFields(sess *grant.Session) map[string]string {
 // set, the grant must exist, be active and belong to the same user and
 // kind; a session cannot be registered under a grant that ended meanwhile
 // (*AlreadyEndedError), so a command that raced a revocation is stopped.
+//
+// With Options.RuntimeDir the session is acknowledged once it is in the
+// runtime directory's pending file and committed to the database in the
+// background (see pending.go); without it, once the commit is on disk.
 func (s *Store) OpenSession(sess grant.Session, a Audit) (grant.Session, error) {
-	err := s.update(func(w *wtx) error {
-		if err := a.validate(); err != nil {
-			return err
-		}
-		if sess.ID != "" {
-			return invalidf("session id %q given; ids are assigned by the store", sess.ID)
-		}
-		if err := validName("session user", sess.User); err != nil {
-			return err
-		}
-		if err := validKind(sess.Kind); err != nil {
-			return err
-		}
-		if sess.PID <= 0 {
-			return invalidf("session pid %d is not a process id", sess.PID)
-		}
-		if sess.State != "" && sess.State != grant.SessionOpen {
-			return invalidf("a new session must be %q, not %q", grant.SessionOpen, sess.State)
-		}
-		if !sess.EndedAt.IsZero() || sess.ExitStatus != nil || sess.EndReason != "" {
-			return invalidf("a new session cannot carry end details")
-		}
-		sess.GrantID = normID(sess.GrantID)
-		if sess.GrantID != "" {
-			g, err := getGrant(w.tx, sess.GrantID)
+	var err error
+	if s.pending != nil {
+		sess, err = s.pending.open(sess, a)
+	} else {
+		err = s.update(func(w *wtx) error {
+			if err := checkNewSession(w.tx, &sess, a, w.now); err != nil {
+				return err
+			}
+			id, err := newID(w.tx, prefixSession, w.bucket(bucketSessions))
 			if err != nil {
 				return err
 			}
-			if g.State != grant.StateActive {
-				return &AlreadyEndedError{What: "grant", ID: g.ID, State: string(g.State), EndedAt: g.EndedAt, EndedBy: g.EndedBy}
-			}
-			if g.User != sess.User {
-				return invalidf("grant %s belongs to %q, not to %q", g.ID, g.User, sess.User)
-			}
-			if g.Kind != sess.Kind {
-				return invalidf("grant %s is a %s grant, not %s", g.ID, g.Kind, sess.Kind)
-			}
-		}
-		sess.State = grant.SessionOpen
-		if sess.StartedAt.IsZero() {
-			sess.StartedAt = w.now
-		}
-		id, err := newID(w.tx, prefixSession, w.bucket(bucketSessions))
-		if err != nil {
-			return err
-		}
-		sess.ID = id
-		if err := w.putSession(&sess); err != nil {
-			return err
-		}
-		return w.audit(EventSessionOpened, a, AuditRecord{User: sess.User, GrantID: sess.GrantID, SessionID: sess.ID}, sessionFields(&sess))
-	})
+			sess.ID = id
+			return w.addSession(&sess, a)
+		})
+	}
 	if err != nil {
 		return grant.Session{}, fmt.Errorf("open session for %s: %w", sess.User, err)
 	}
 	return sess, nil
 }
 
+// checkNewSession validates a session to be opened against the state in tx
+// and fills in its state and start time.
+func checkNewSession(tx *bolt.Tx, sess *grant.Session, a Audit, now time.Time) error {
+	if err := a.validate(); err != nil {
+		return err
+	}
+	if sess.ID != "" {
+		return invalidf("session id %q given; ids are assigned by the store", sess.ID)
+	}
+	if err := validName("session user", sess.User); err != nil {
+		return err
+	}
+	if err := validKind(sess.Kind); err != nil {
+		return err
+	}
+	if sess.PID <= 0 {
+		return invalidf("session pid %d is not a process id", sess.PID)
+	}
+	if sess.State != "" && sess.State != grant.SessionOpen {
+		return invalidf("a new session must be %q, not %q", grant.SessionOpen, sess.State)
+	}
+	if !sess.EndedAt.IsZero() || sess.ExitStatus != nil || sess.EndReason != "" {
+		return invalidf("a new session cannot carry end details")
+	}
+	sess.GrantID = normID(sess.GrantID)
+	if sess.GrantID != "" {
+		g, err := getGrant(tx, sess.GrantID)
+		if err != nil {
+			return err
+		}
+		if g.State != grant.StateActive {
+			return &AlreadyEndedError{What: "grant", ID: g.ID, State: string(g.State), EndedAt: g.EndedAt, EndedBy: g.EndedBy}
+		}
+		if g.User != sess.User {
+			return invalidf("grant %s belongs to %q, not to %q", g.ID, g.User, sess.User)
+		}
+		if g.Kind != sess.Kind {
+			return invalidf("grant %s is a %s grant, not %s", g.ID, g.Kind, sess.Kind)
+		}
+	}
+	sess.State = grant.SessionOpen
+	if sess.StartedAt.IsZero() {
+		sess.StartedAt = now
+	}
+	return nil
+}
+
+// addSession writes a checked new session and its audit record.
+func (w *wtx) addSession(sess *grant.Session, a Audit) error {
+	if err := w.putSession(sess); err != nil {
+		return err
+	}
+	return w.audit(EventSessionOpened, a, AuditRecord{User: sess.User, GrantID: sess.GrantID, SessionID: sess.ID}, sessionFields(sess))
+}
+
 func (s *Store) endSession(id string, state grant.SessionState, exit *int, at time.Time, a Audit) (grant.Session, error) {
 	var out grant.Session
+	if s.pending != nil {
+		if err := s.pending.flushIf(normID(id)); err != nil {
+			return out, err
+		}
+	}
 	err := s.update(func(w *wtx) error {
 		if err := a.validate(); err != nil {
 			return err
@@ -208,6 +236,11 @@ func (s *Store) TerminateSession(id string, at time.Time, a Audit) (grant.Sessio
 
 // GetSession returns one session.
 func (s *Store) GetSession(id string) (grant.Session, error) {
+	if s.pending != nil {
+		if sess, ok := s.pending.get(normID(id)); ok {
+			return sess, nil
+		}
+	}
 	var out grant.Session
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
@@ -223,10 +256,17 @@ func (s *Store) GetSession(id string) (grant.Session, error) {
 // ListSessions returns the sessions f selects, oldest first.
 func (s *Store) ListSessions(f SessionFilter) ([]grant.Session, error) {
 	var out []grant.Session
+	selected := func(sess *grant.Session) bool {
+		return (f.User == "" || sess.User == f.User) && (f.GrantID == "" || sess.GrantID == normID(f.GrantID)) &&
+			(f.Kind == "" || sess.Kind == f.Kind)
+	}
+	var pending []grant.Session
+	if s.pending != nil {
+		pending = s.pending.snapshot(selected)
+	}
 	err := s.view(func(tx *bolt.Tx) error {
 		keep := func(sess grant.Session) {
-			if (f.User == "" || sess.User == f.User) && (f.GrantID == "" || sess.GrantID == normID(f.GrantID)) &&
-				(f.Kind == "" || sess.Kind == f.Kind) {
+			if selected(&sess) {
 				out = append(out, sess)
 			}
 		}
@@ -253,6 +293,7 @@ func (s *Store) ListSessions(f SessionFilter) ([]grant.Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)
 	}
+	out = mergeSessions(out, pending)
 	slices.SortFunc(out, func(a, b grant.Session) int {
 		if c := a.StartedAt.Compare(b.StartedAt); c != 0 {
 			return c
@@ -298,7 +339,10 @@ func (s *Store) OpenSessionsForGrant(grantID string) ([]grant.Session, error) {
 	if id == "" {
 		return nil, fmt.Errorf("open sessions for grant: %w", invalidf("empty grant id"))
 	}
-	var out []grant.Session
+	var out, pending []grant.Session
+	if s.pending != nil {
+		pending = s.pending.snapshot(func(sess *grant.Session) bool { return sess.GrantID == id })
+	}
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		out, err = openSessions(tx, openSessionPrefix(id))
@@ -307,13 +351,16 @@ func (s *Store) OpenSessionsForGrant(grantID string) ([]grant.Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sessions for grant %s: %w", id, err)
 	}
-	return out, nil
+	return mergeSessions(out, pending), nil
 }
 
 // OpenSessions returns every open session, with or without a grant: what
 // jitd must re-check after a restart.
 func (s *Store) OpenSessions() ([]grant.Session, error) {
-	var out []grant.Session
+	var out, pending []grant.Session
+	if s.pending != nil {
+		pending = s.pending.snapshot(nil)
+	}
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		out, err = openSessions(tx, nil)
@@ -322,5 +369,5 @@ func (s *Store) OpenSessions() ([]grant.Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sessions: %w", err)
 	}
-	return out, nil
+	return mergeSessions(out, pending), nil
 }

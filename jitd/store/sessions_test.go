@@ -2,10 +2,14 @@ package store
 
 import (
 	"errors"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/jitpam/jit/jitd/grant"
 )
@@ -17,8 +21,24 @@ func sudoSession(user, grantID string, pid int) grant.Session {
 	}
 }
 
+// TestSessions runs once with sessions committed before OpenSession
+// returns, and once with a runtime directory, where they are read while
+// still pending (their commit is held back) until the first close.
 func TestSessions(t *testing.T) {
+	t.Run("committed", func(t *testing.T) { testSessions(t, false) })
+	t.Run("pending", func(t *testing.T) { testSessions(t, true) })
+}
+
+func testSessions(t *testing.T, pending bool) {
 	s, c := openTest(t)
+	release := func() {}
+	if pending {
+		dir := t.TempDir()
+		s = openWith(t, dir, Options{Now: c.Now, RuntimeDir: filepath.Join(dir, "run")})
+		s.pending.commitMu.Lock()
+		release = sync.OnceFunc(s.pending.commitMu.Unlock)
+		defer release()
+	}
 	g := mustCreate(t, s, sudoGrant("alice", c.Now().Add(time.Hour)))
 	other := mustCreate(t, s, sudoGrant("alice", c.Now().Add(time.Hour)))
 
@@ -71,6 +91,20 @@ func TestSessions(t *testing.T) {
 	check("OpenSessionsForGrant", got, err, s1, s2)
 	got, err = s.OpenSessions()
 	check("OpenSessions", got, err, s1, s2, s3, s4)
+	if pending {
+		if n := storedSessions(t, s); n != 0 {
+			t.Fatalf("%d sessions in the database while their commit is held back", n)
+		}
+		got, err = s.ListSessions(SessionFilter{User: "alice", OpenOnly: true})
+		check("ListSessions pending", got, err, s1, s2, s3)
+		if one, err := s.GetSession(s2.ID); err != nil || one.PID != 101 {
+			t.Fatalf("GetSession(pending %s) = %+v, %v", s2.ID, one, err)
+		}
+		if cnt, err := s.Counts(); err != nil || cnt.OpenSessions != 4 || cnt.Sessions != 4 {
+			t.Fatalf("Counts with 4 pending sessions: %+v, %v", cnt, err)
+		}
+		release()
+	}
 
 	exit := 3
 	c.Advance(time.Minute)
@@ -140,4 +174,17 @@ func TestSessions(t *testing.T) {
 	if !slices.Equal(events, want) {
 		t.Fatalf("session audit events %v, want %v", events, want)
 	}
+}
+
+// storedSessions counts the sessions in the database itself.
+func storedSessions(t testing.TB, s *Store) int {
+	t.Helper()
+	var n int
+	if err := s.view(func(tx *bolt.Tx) error {
+		n = tx.Bucket([]byte(bucketSessions)).Stats().KeyN
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

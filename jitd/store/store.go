@@ -12,6 +12,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/jitpam/jit/jitd/grant"
 )
 
 const (
@@ -41,6 +43,11 @@ type Options struct {
 	// goroutine after the write lock is released; records of concurrent
 	// transactions may arrive out of order (Seq tells the order).
 	OnAudit func(AuditRecord)
+	// RuntimeDir, if set, is where session registrations wait for their
+	// commit (see pending.go): OpenSession then returns before the commit
+	// is on disk. It must be a directory only root can write, on a
+	// file system that is emptied at boot (jitd: /run/jitd).
+	RuntimeDir string
 }
 
 // Store is jitd's open state database. Its methods are safe for concurrent
@@ -50,6 +57,9 @@ type Store struct {
 	path    string
 	now     func() time.Time
 	onAudit func(AuditRecord)
+	// pending holds session registrations not yet committed; nil without
+	// Options.RuntimeDir.
+	pending *pendingSessions
 }
 
 // Audit says who made a change and why; the store writes it into the audit
@@ -132,6 +142,14 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := s.initSchema(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if opts.RuntimeDir != "" {
+		p, err := openPending(s, opts.RuntimeDir)
+		if err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		s.pending = p
 	}
 	return s, nil
 }
@@ -250,10 +268,17 @@ func (s *Store) initSchema() error {
 	})
 }
 
-// Close releases the database and its lock.
+// Close commits pending sessions and releases the database and its lock.
 func (s *Store) Close() error {
+	var perr error
+	if s.pending != nil {
+		perr = s.pending.close()
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", s.path, err)
+	}
+	if perr != nil {
+		return fmt.Errorf("close %s: %w", s.path, perr)
 	}
 	return nil
 }
@@ -315,14 +340,24 @@ type Counts struct {
 // Counts returns the number of objects in each bucket and the audit head.
 func (s *Store) Counts() (Counts, error) {
 	var c Counts
+	var pending []grant.Session
+	if s.pending != nil {
+		pending = s.pending.snapshot(nil)
+	}
 	err := s.view(func(tx *bolt.Tx) error {
+		for _, sess := range pending {
+			if tx.Bucket([]byte(bucketSessions)).Get([]byte(sess.ID)) == nil {
+				c.Sessions++
+				c.OpenSessions++
+			}
+		}
 		n := func(name string) int { return tx.Bucket([]byte(name)).Stats().KeyN }
 		c.Grants = n(bucketGrants)
 		c.ActiveGrants = n(bucketGrantsByExpiry)
 		c.Requests = n(bucketRequests)
 		c.PendingRequests = n(bucketRequestsPending)
-		c.Sessions = n(bucketSessions)
-		c.OpenSessions = n(bucketSessionsOpen)
+		c.Sessions += n(bucketSessions)
+		c.OpenSessions += n(bucketSessionsOpen)
 		seq, _, err := auditHead(tx)
 		c.AuditSeq = seq
 		return err

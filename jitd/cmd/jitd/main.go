@@ -43,6 +43,16 @@ type options struct {
 	checkConfig bool
 	logLevel    string
 	logJSON     bool
+	runtimeDir  string
+}
+
+// defaultRuntimeDir is systemd's RuntimeDirectory= for the unit, or
+// /run/jitd.
+func defaultRuntimeDir() string {
+	if d := os.Getenv("RUNTIME_DIRECTORY"); d != "" && filepath.IsAbs(d) {
+		return d
+	}
+	return "/run/jitd"
 }
 
 func run(args []string, stderr io.Writer) int {
@@ -52,6 +62,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.config, "config", policy.DefaultPath, "policy file")
 	fs.StringVar(&o.socket, "socket", "", "Unix socket to listen on (overrides the policy file)")
 	fs.StringVar(&o.stateDir, "state", "", "state directory (overrides the policy file)")
+	fs.StringVar(&o.runtimeDir, "runtime-dir", defaultRuntimeDir(), "where session registrations wait for their commit: root-only, emptied at boot")
 	fs.BoolVar(&o.checkConfig, "check-config", false, "validate the policy file and exit")
 	fs.StringVar(&o.logLevel, "log-level", "info", "trace, debug, info, warn or error")
 	fs.BoolVar(&o.logJSON, "log-json", false, "log JSON lines")
@@ -126,14 +137,21 @@ func serve(o options, pol *policy.Policy, log hclog.Logger) error {
 	if !auditlog.Enabled() {
 		log.Warn("no journald socket: audit events go only to the bbolt chain")
 	}
-	st, err := store.Open(pol.StateDir, store.Options{OnAudit: server.OnAudit(sink)})
+	st, err := store.Open(pol.StateDir, store.Options{OnAudit: server.OnAudit(sink), RuntimeDir: o.runtimeDir})
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
 			return fmt.Errorf("another jitd is using %s: %w", pol.StateDir, err)
 		}
 		return err
 	}
-	defer st.Close()
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing the state database", "error", err)
+		}
+	}()
+	if replayed, unreadable := st.SessionRecovery(); replayed+unreadable > 0 {
+		log.Warn("committed session registrations a stopped jitd left pending", "sessions", replayed, "unreadable_lines", unreadable, "runtime_dir", o.runtimeDir)
+	}
 
 	srv, err := server.New(server.Config{
 		Store: st, Policy: pol, PolicyFile: o.config, Socket: pol.Socket, StateDir: pol.StateDir,
