@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // cannedClient returns a client whose every connection is answered with
@@ -141,6 +144,83 @@ func TestClientDeadline(t *testing.T) {
 	_, err = c.Check(ctx, &CheckRequest{User: "alice"})
 	if !Unavailable(err) || !strings.Contains(err.Error(), "canceled") {
 		t.Fatalf("got %v, want unavailable: context canceled", err)
+	}
+}
+
+// The same on a real socket, through the blocking connection sudo and PAM
+// use: a jitd that accepts and never answers, and one that never accepts.
+func TestClientDeadlineOnSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "jitd.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go io.Copy(io.Discard, c)
+		}
+	}()
+	c := NewClient(sock)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	_, err = c.Check(ctx, &CheckRequest{User: "alice"})
+	cancel()
+	if !Unavailable(err) || !strings.Contains(err.Error(), "no answer in time") {
+		t.Fatalf("got %v, want unavailable: no answer in time", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("the call took %v with a 100ms deadline", d)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	_, err = c.Check(ctx, &CheckRequest{User: "alice"})
+	if !Unavailable(err) || !strings.Contains(err.Error(), "canceled") {
+		t.Fatalf("got %v, want unavailable: context canceled", err)
+	}
+
+	// A listener whose queue is full: connect(2) waits, up to the deadline.
+	full := filepath.Join(t.TempDir(), "full.sock")
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: full}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	var queued []net.Conn
+	defer func() {
+		for _, q := range queued {
+			q.Close()
+		}
+	}()
+	for i := 0; ; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		start := time.Now()
+		conn, err := dialNoSIGPIPE(ctx, full)
+		cancel()
+		if err == nil {
+			queued = append(queued, conn)
+			if i > 10 {
+				t.Fatal("a listen queue of 0 took more than 10 connections")
+			}
+			continue
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("connect to a full queue: %v, want the deadline", err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("connect took %v with a 100ms deadline", d)
+		}
+		break
 	}
 }
 
