@@ -154,7 +154,7 @@ func openPlugin(apiVersion uint, settings, userInfo, userEnv, args []string) (*p
 		return nil, err
 	}
 	p.user = u
-	p.client = api.NewClient(opts.socket)
+	p.client = api.NewClientDialer(opts.socket, api.DialBlocking)
 	return p, nil
 }
 

@@ -147,8 +147,9 @@ func TestClientDeadline(t *testing.T) {
 	}
 }
 
-// The same on a real socket, through the blocking connection sudo and PAM
-// use: a jitd that accepts and never answers, and one that never accepts.
+// The same on a real socket, with the poller and with the blocking
+// connection sudo and PAM use: a jitd that accepts and never answers, and
+// (blocking) one that never accepts.
 func TestClientDeadlineOnSocket(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "jitd.sock")
 	ln, err := net.Listen("unix", sock)
@@ -165,22 +166,24 @@ func TestClientDeadlineOnSocket(t *testing.T) {
 			go io.Copy(io.Discard, c)
 		}
 	}()
-	c := NewClient(sock)
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	_, err = c.Check(ctx, &CheckRequest{User: "alice"})
-	cancel()
-	if !Unavailable(err) || !strings.Contains(err.Error(), "no answer in time") {
-		t.Fatalf("got %v, want unavailable: no answer in time", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("the call took %v with a 100ms deadline", d)
-	}
-	ctx, cancel = context.WithCancel(context.Background())
-	time.AfterFunc(50*time.Millisecond, cancel)
-	_, err = c.Check(ctx, &CheckRequest{User: "alice"})
-	if !Unavailable(err) || !strings.Contains(err.Error(), "canceled") {
-		t.Fatalf("got %v, want unavailable: context canceled", err)
+	for name, dial := range map[string]func(context.Context, string) (net.Conn, error){"poller": nil, "blocking": DialBlocking} {
+		c := NewClientDialer(sock, dial)
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		_, err = c.Check(ctx, &CheckRequest{User: "alice"})
+		cancel()
+		if !Unavailable(err) || !strings.Contains(err.Error(), "no answer in time") {
+			t.Fatalf("%s: got %v, want unavailable: no answer in time", name, err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("%s: the call took %v with a 100ms deadline", name, d)
+		}
+		ctx, cancel = context.WithCancel(context.Background())
+		time.AfterFunc(50*time.Millisecond, cancel)
+		_, err = c.Check(ctx, &CheckRequest{User: "alice"})
+		if !Unavailable(err) || !strings.Contains(err.Error(), "canceled") {
+			t.Fatalf("%s: got %v, want unavailable: context canceled", name, err)
+		}
 	}
 
 	// A listener whose queue is full: connect(2) waits, up to the deadline.
@@ -205,7 +208,7 @@ func TestClientDeadlineOnSocket(t *testing.T) {
 	for i := 0; ; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		start := time.Now()
-		conn, err := dialNoSIGPIPE(ctx, full)
+		conn, err := DialBlocking(ctx, full)
 		cancel()
 		if err == nil {
 			queued = append(queued, conn)

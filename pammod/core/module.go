@@ -116,7 +116,7 @@ func (c *call) client() *api.Client {
 	if c.newClient != nil {
 		return c.newClient(c.opts.socket)
 	}
-	return api.NewClient(c.opts.socket)
+	return api.NewClientDialer(c.opts.socket, api.DialBlocking)
 }
 
 func (c *call) clock() time.Time {
