@@ -60,6 +60,8 @@ type pendingSessions struct {
 	// the grant, reads of open sessions while they take their snapshot.
 	mu      sync.Mutex
 	file    *os.File
+	size    int64          // bytes in file
+	torn    bool           // file ends in a torn line: commit directly
 	entries []pendingEntry // registration order
 	ids     map[string]bool
 	running bool          // a committer goroutine runs
@@ -167,12 +169,20 @@ func (p *pendingSessions) open(sess grant.Session, a Audit) (grant.Session, erro
 	if err != nil {
 		return sess, fmt.Errorf("encode session %s: %w", sess.ID, err)
 	}
-	if _, err := p.file.Write(append(line, '\n')); err != nil {
-		// The runtime directory is full or broken: commit this one the
-		// slow way rather than refuse it. The entry may be half written;
-		// replay skips a line that does not decode.
+	if p.torn {
 		return sess, p.s.update(func(w *wtx) error { return w.addSession(&e.Session, a) })
 	}
+	n, err := p.file.Write(append(line, '\n'))
+	if err != nil {
+		// The runtime directory is full or broken: commit this one the
+		// slow way rather than refuse it, and cut off what was written of
+		// it, so that the next entry does not continue a torn line.
+		if n > 0 && p.file.Truncate(p.size) != nil {
+			p.torn = true // until a rewrite; replay skips the torn line
+		}
+		return sess, p.s.update(func(w *wtx) error { return w.addSession(&e.Session, a) })
+	}
+	p.size += int64(n)
 	p.entries = append(p.entries, e)
 	p.ids[sess.ID] = true
 	if !p.running {
@@ -257,6 +267,7 @@ func (p *pendingSessions) rewriteLocked() error {
 		if err := p.file.Truncate(0); err != nil {
 			return fmt.Errorf("truncate %s: %w", p.path, err)
 		}
+		p.size, p.torn = 0, false
 		return nil
 	}
 	var buf bytes.Buffer
@@ -284,7 +295,7 @@ func (p *pendingSessions) rewriteLocked() error {
 		return fmt.Errorf("rewrite %s: %w", p.path, err)
 	}
 	p.file.Close()
-	p.file = f
+	p.file, p.size, p.torn = f, int64(buf.Len()), false
 	return nil
 }
 

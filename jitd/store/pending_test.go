@@ -155,3 +155,32 @@ func TestPendingRefusesUnsafePlaces(t *testing.T) {
 		t.Fatal("the failed Open kept the database locked")
 	}
 }
+
+// A registration that cannot be written to the pending file is committed
+// directly rather than refused.
+func TestPendingWriteFailureCommitsDirectly(t *testing.T) {
+	s, c, _ := openPendingTest(t)
+	g := mustCreate(t, s, sudoGrant("alice", c.Now().Add(time.Hour)))
+	ro, err := os.Open(s.pending.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.pending.mu.Lock()
+	rw := s.pending.file
+	s.pending.file = ro // writes fail (EBADF)
+	s.pending.mu.Unlock()
+	sess, err := s.OpenSession(sudoSession("alice", g.ID, 100), Audit{Actor: "root"})
+	s.pending.mu.Lock()
+	s.pending.file = rw
+	s.pending.mu.Unlock()
+	ro.Close()
+	if err != nil {
+		t.Fatalf("OpenSession with an unwritable pending file: %v", err)
+	}
+	if n := storedSessions(t, s); n != 1 {
+		t.Fatalf("%d sessions stored right after the fallback, want 1", n)
+	}
+	if got, err := s.GetSession(sess.ID); err != nil || got.State != grant.SessionOpen {
+		t.Fatalf("GetSession: %+v, %v", got, err)
+	}
+}
