@@ -169,10 +169,10 @@ func (p *pendingSessions) open(sess grant.Session, a Audit) (grant.Session, erro
 	if err != nil {
 		return sess, fmt.Errorf("encode session %s: %w", sess.ID, err)
 	}
-	if p.torn {
-		return sess, p.s.update(func(w *wtx) error { return w.addSession(&e.Session, a) })
+	n, err := 0, errors.New("the pending file ends in a torn line")
+	if !p.torn {
+		n, err = p.file.Write(append(line, '\n'))
 	}
-	n, err := p.file.Write(append(line, '\n'))
 	if err != nil {
 		// The runtime directory is full or broken: commit this one the
 		// slow way rather than refuse it, and cut off what was written of
