@@ -15,10 +15,22 @@ package main
 // sudo calls log_* from its one thread while the command runs. They only
 // copy the bytes into a per-stream chunk buffer; a chunk is sealed when it
 // is full (chunkSize) or its first byte is flushDelay old, and queued for a
-// writer goroutine that sends it to journald. The queue is bounded
-// (queueLen chunks): when journald falls behind, log_* waits for room up to
-// maxStall, which slows the command's output rather than losing it. When
-// journald cannot take entries at all:
+// writer goroutine that sends it to journald.
+//
+// The writer takes each chunk off the queue at once, copies it into a
+// sealed memfd (which frees the chunk's buffer for reuse) and holds it back
+// until its first byte is flushDelay old, or until more than holdMax bytes
+// wait; at the end of the command it sends everything. journald's ingestion
+// (copying, hashing, compressing) costs about as much CPU as relaying the
+// output itself, and on a busy machine it slows the command down when it
+// competes with it: holding a burst back lets the burst finish first. A
+// memfd is one small datagram, so sending it never waits for journald to
+// make room, and journald reads it after sudo has gone. Every byte still
+// reaches journald within about flushDelay of being written.
+//
+// The queue is bounded (queueLen chunks): when journald falls behind, log_*
+// waits for room up to maxStall, which slows the command's output rather
+// than losing it. When journald cannot take entries at all:
 //   - recording required: after failAfter of failures the command is
 //     stopped (log_* returns -1, which makes sudo terminate it, and the
 //     command's processes get SIGTERM right away in case it is idle) with a
@@ -45,13 +57,17 @@ import (
 	"github.com/jitpam/jit/jitd/recording"
 )
 
-// Tuning. A 256 KiB chunk keeps a flood far below journald's default rate
-// limit (10000 entries per 30 s per unit: 2.5 GB of output), and fits one
-// datagram with the send buffer the writer asks for.
+// Tuning. A 2 MiB chunk keeps a flood far below journald's default rate
+// limit (10000 entries per 30 s per unit: 20 GB of output), fits one
+// datagram with the send buffer the writer asks for, and keeps the number
+// of datagrams small: where net.unix.max_dgram_qlen is low (Debian's kernel
+// default is 10; systemd raises it to 512), more queued datagrams than
+// that make every further send wait for journald.
 const (
-	chunkSize   = 256 << 10
+	chunkSize   = 2 << 20
 	flushDelay  = 500 * time.Millisecond // at most 1 s, as promised
-	queueLen    = 64                     // 16 MiB of queued chunks at most
+	holdMax     = 16 << 20               // bytes held back before sending early
+	queueLen    = 8                      // 16 MiB of queued chunks at most
 	maxStall    = time.Second            // longest log_* waits for queue room
 	sendTimeout = time.Second            // one send to a full journald
 	failAfter   = 2 * time.Second        // required: failures before stopping
@@ -96,9 +112,12 @@ type streamBuf struct {
 type jentry struct {
 	head []byte // fields, and the data field's header when data != nil
 	data []byte
+	size int64     // len(data), counted in recorder.held until sent
+	due  time.Time // when the writer sends it at the latest
+	// spilled: the entry is in the sealed memfd file, and data is freed.
+	spilled bool
+	file    int
 }
-
-var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize); return &b }}
 
 // recorder records one session.
 type recorder struct {
@@ -123,6 +142,9 @@ type recorder struct {
 	gaps      int
 
 	queue   chan *jentry
+	bufPool chunkBufs
+	held    atomic.Int64  // bytes queued and not yet sent
+	wake    chan struct{} // tells the writer to stop holding back
 	done    chan struct{}
 	healthy atomic.Bool
 	failed  atomic.Bool
@@ -163,7 +185,7 @@ func ioOpen(args []string, argc int, userInfo, commandInfo []string) (int, strin
 		id = "local-" + randomHex(8)
 	}
 	r := &recorder{id: id, required: required, input: input, t0: time.Now(),
-		queue: make(chan *jentry, queueLen), done: make(chan struct{})}
+		queue: make(chan *jentry, queueLen), wake: make(chan struct{}, 1), done: make(chan struct{})}
 
 	ui := toMap(userInfo)
 	start := r.header(recording.EventStart, 0, fmt.Sprintf("jit: recording session %s: %s ran %s as %s", id, plug.user.name, plug.command, plug.runas))
@@ -252,7 +274,7 @@ func (r *recorder) log(i int, p []byte) (int, string) {
 		b := &r.bufs[i]
 		if len(b.data) == 0 {
 			if b.data == nil {
-				b.data = (*chunkPool.Get().(*[]byte))[:0]
+				b.data = r.bufPool.get()
 			}
 			b.firstUS, b.lastUS, b.offset = now, now, r.offsets[i]
 			b.timing = b.timing[:0]
@@ -314,7 +336,8 @@ func (r *recorder) seal(i int) {
 	e.addInt(recording.FieldTime, b.firstUS)
 	e.add(recording.FieldTiming, string(b.timing))
 	e.b = append(e.b, binaryHeader(recording.FieldData, len(b.data))...)
-	ent := &jentry{head: e.b, data: b.data}
+	ent := &jentry{head: e.b, data: b.data, size: int64(len(b.data)),
+		due: r.t0.Add(time.Duration(b.firstUS)*time.Microsecond + flushDelay)}
 	if r.enqueue(ent) {
 		r.chunks++
 	} else {
@@ -330,12 +353,16 @@ func (r *recorder) seal(i int) {
 // enqueue queues e with the next sequence number; false when there is no
 // room (e is then not numbered). r.mu is held.
 func (r *recorder) enqueue(e *jentry) bool {
+	if r.held.Add(e.size) > holdMax {
+		r.hurry()
+	}
 	select {
 	case r.queue <- e:
 		r.seq++
 		return true
 	default:
 	}
+	r.hurry()
 	if r.healthy.Load() && !r.failed.Load() {
 		// journald is slow, not gone: hold the command's output back a
 		// little rather than lose it.
@@ -410,50 +437,133 @@ func (r *recorder) event(kind string, fields func(*entryBuilder)) (int, string) 
 	return 1, ""
 }
 
-func (r *recorder) release(e *jentry) {
-	if e.data != nil && cap(e.data) == chunkSize {
-		d := e.data[:0]
-		chunkPool.Put(&d)
+// hurry tells the writer to send what it holds back.
+func (r *recorder) hurry() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
 	}
-	e.data = nil
 }
 
-// writer sends queued entries in order.
+func (r *recorder) release(e *jentry) {
+	r.held.Add(-e.size)
+	e.size = 0
+	r.freeData(e)
+	if e.spilled {
+		unix.Close(e.file)
+		e.spilled = false
+	}
+}
+
+func (r *recorder) freeData(e *jentry) {
+	if e.data != nil {
+		r.bufPool.put(e.data)
+		e.data = nil
+	}
+}
+
+// spill copies a chunk into a sealed memfd, off sudo's relay thread, so
+// that its buffer is free again at once and sending it later costs neither
+// a copy nor a wait for room in journald's queue. Without a memfd the
+// chunk is sent as a datagram.
+func (r *recorder) spill(e *jentry) {
+	if e.data == nil {
+		return
+	}
+	fd, err := entryFile([][]byte{e.head, e.data, {'\n'}})
+	if err != nil {
+		return
+	}
+	e.file, e.spilled = fd, true
+	r.freeData(e)
+}
+
+// writer sends queued entries in order. It takes each entry off the queue
+// at once (spilling a chunk into a memfd, which frees its buffer for the
+// next one) and holds it back until it is due, the held bytes pass
+// holdMax, or the recording closes.
 func (r *recorder) writer() {
 	defer close(r.done)
-	for e := range r.queue {
-		if r.failed.Load() {
-			r.release(e)
-			continue
+	defer r.bufPool.release()
+	var held []*jentry
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	queue := r.queue
+	for queue != nil || len(held) > 0 {
+		for len(held) > 0 && r.dueNow(held[0]) {
+			r.sendEntry(held[0])
+			held[0] = nil
+			held = held[1:]
 		}
-		bufs := [][]byte{e.head}
-		if e.data != nil {
-			bufs = append(bufs, e.data, []byte{'\n'})
+		if queue == nil {
+			continue // closed: everything is due
 		}
-		var firstFail time.Time
-		backoff := 20 * time.Millisecond
-		for {
-			err := r.conn.send(bufs, time.Now().Add(sendTimeout))
-			if err == nil {
-				r.healthy.Store(true)
+		var tick <-chan time.Time
+		if len(held) > 0 {
+			timer.Reset(time.Until(held[0].due))
+			tick = timer.C
+		}
+		select {
+		case e, ok := <-queue:
+			if !ok {
+				queue = nil
 				break
 			}
-			r.healthy.Store(false)
-			if firstFail.IsZero() {
-				firstFail = time.Now()
-			}
-			if r.required && time.Since(firstFail) >= failAfter {
-				r.fail(err.Error())
+			if r.failed.Load() {
+				r.release(e)
 				break
 			}
-			if r.closing.Load() && time.Since(firstFail) >= closeGrace {
-				r.lost.Add(1)
-				break
-			}
-			time.Sleep(backoff)
-			backoff = min(2*backoff, 500*time.Millisecond)
+			r.spill(e)
+			held = append(held, e)
+		case <-tick:
+		case <-r.wake:
 		}
-		r.release(e)
+		timer.Stop() // no stale tick can follow (Go 1.23 timers)
+	}
+}
+
+// dueNow says whether the writer sends e now rather than holding it back.
+func (r *recorder) dueNow(e *jentry) bool {
+	return r.closing.Load() || r.failed.Load() || r.held.Load() > holdMax || !time.Now().Before(e.due)
+}
+
+// sendEntry sends e, retrying while journald is away, and releases it.
+func (r *recorder) sendEntry(e *jentry) {
+	defer r.release(e)
+	if r.failed.Load() {
+		return
+	}
+	bufs := [][]byte{e.head}
+	if e.data != nil {
+		bufs = append(bufs, e.data, []byte{'\n'})
+	}
+	var firstFail time.Time
+	backoff := 20 * time.Millisecond
+	for {
+		var err error
+		if e.spilled {
+			err = r.conn.sendFD(e.file, time.Now().Add(sendTimeout))
+		} else {
+			err = r.conn.send(bufs, time.Now().Add(sendTimeout))
+		}
+		if err == nil {
+			r.healthy.Store(true)
+			return
+		}
+		r.healthy.Store(false)
+		if firstFail.IsZero() {
+			firstFail = time.Now()
+		}
+		if r.required && time.Since(firstFail) >= failAfter {
+			r.fail(err.Error())
+			return
+		}
+		if r.closing.Load() && time.Since(firstFail) >= closeGrace {
+			r.lost.Add(1)
+			return
+		}
+		time.Sleep(backoff)
+		backoff = min(2*backoff, 500*time.Millisecond)
 	}
 }
 
@@ -537,6 +647,7 @@ func (r *recorder) close(status, errno int) {
 	r.enqueue(&jentry{head: e.b})
 	r.closed = true
 	r.closing.Store(true)
+	r.hurry()
 	r.mu.Unlock()
 	close(r.queue)
 

@@ -22,8 +22,8 @@ import (
 //   - never raises SIGPIPE (datagrams, and MSG_NOSIGNAL besides): sudo
 //     forwards SIGPIPE to the command.
 //
-// Entries larger than a datagram may be go through a sealed memfd, as
-// journald's own clients do.
+// Entries larger than a datagram go through a sealed memfd, as journald's
+// own clients do.
 type journalConn struct {
 	path string
 	fd   int
@@ -73,13 +73,68 @@ func (c *journalConn) close() {
 
 // send sends one entry (its buffers concatenated) before deadline.
 func (c *journalConn) send(bufs [][]byte, deadline time.Time) error {
+	err := c.sendmsg(bufs, nil, deadline)
+	if errors.Is(err, unix.EMSGSIZE) || errors.Is(err, unix.ENOBUFS) {
+		return c.sendFile(bufs, deadline)
+	}
+	return err
+}
+
+// sendFile hands journald the entry in a sealed memfd, as journald's own
+// clients do for entries larger than a datagram.
+func (c *journalConn) sendFile(bufs [][]byte, deadline time.Time) error {
+	fd, err := entryFile(bufs)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return c.sendFD(fd, deadline)
+}
+
+// sendFD sends an entry made by entryFile. It returns as soon as the
+// descriptor is queued: journald reads the entry later, however big it is.
+func (c *journalConn) sendFD(fd int, deadline time.Time) error {
+	return c.sendmsg(nil, unix.UnixRights(fd), deadline)
+}
+
+// entryFile returns a sealed memfd holding the entry (its buffers
+// concatenated), for sendFD.
+func entryFile(bufs [][]byte) (int, error) {
+	fd, err := unix.MemfdCreate("jit-journal", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return -1, fmt.Errorf("memfd: %w", err)
+	}
+	for _, b := range bufs {
+		for len(b) > 0 {
+			n, err := unix.Write(fd, b)
+			if err != nil {
+				if errors.Is(err, unix.EINTR) {
+					continue
+				}
+				unix.Close(fd)
+				return -1, fmt.Errorf("memfd: %w", err)
+			}
+			b = b[n:]
+		}
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE|unix.F_SEAL_SEAL); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("memfd seal: %w", err)
+	}
+	return fd, nil
+}
+
+// sendmsg sends one datagram, waiting for room in journald's queue until
+// deadline, and dialing again once when journald was restarted.
+func (c *journalConn) sendmsg(bufs [][]byte, oob []byte, deadline time.Time) error {
 	if c.fd < 0 {
 		if err := c.connect(); err != nil {
 			return err
 		}
 	}
+	redialed := false
 	for {
-		_, err := unix.SendmsgBuffers(c.fd, bufs, nil, nil, unix.MSG_NOSIGNAL)
+		_, err := unix.SendmsgBuffers(c.fd, bufs, oob, nil, unix.MSG_NOSIGNAL)
 		switch {
 		case err == nil:
 			return nil
@@ -90,21 +145,14 @@ func (c *journalConn) send(bufs [][]byte, deadline time.Time) error {
 				return err
 			}
 		case errors.Is(err, unix.EMSGSIZE), errors.Is(err, unix.ENOBUFS):
-			return c.sendMemfd(bufs)
-		case errors.Is(err, unix.ECONNREFUSED), errors.Is(err, unix.ENOTCONN), errors.Is(err, unix.EPIPE):
+			return fmt.Errorf("journald: %w", err)
+		case !redialed && (errors.Is(err, unix.ECONNREFUSED) || errors.Is(err, unix.ENOTCONN) || errors.Is(err, unix.EPIPE)):
 			// journald restarted (a new socket) or is gone: dial again
 			// once; if nobody listens, say so.
 			if cerr := c.connect(); cerr != nil {
 				return fmt.Errorf("journald is not running: %w", cerr)
 			}
-			if _, err2 := unix.SendmsgBuffers(c.fd, bufs, nil, nil, unix.MSG_NOSIGNAL); err2 == nil {
-				return nil
-			} else if !errors.Is(err2, unix.EAGAIN) {
-				return fmt.Errorf("journald: %w", err2)
-			}
-			if err := c.waitWritable(deadline); err != nil {
-				return err
-			}
+			redialed = true
 		default:
 			return fmt.Errorf("journald: %w", err)
 		}
@@ -130,35 +178,6 @@ func (c *journalConn) waitWritable(deadline time.Time) error {
 			return nil
 		}
 	}
-}
-
-// sendMemfd hands journald the entry in a sealed memfd.
-func (c *journalConn) sendMemfd(bufs [][]byte) error {
-	fd, err := unix.MemfdCreate("jit-journal", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
-	if err != nil {
-		return fmt.Errorf("memfd: %w", err)
-	}
-	defer unix.Close(fd)
-	for _, b := range bufs {
-		for len(b) > 0 {
-			n, err := unix.Write(fd, b)
-			if err != nil {
-				if errors.Is(err, unix.EINTR) {
-					continue
-				}
-				return fmt.Errorf("memfd: %w", err)
-			}
-			b = b[n:]
-		}
-	}
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE|unix.F_SEAL_SEAL); err != nil {
-		return fmt.Errorf("memfd seal: %w", err)
-	}
-	_, err = unix.SendmsgN(c.fd, nil, unix.UnixRights(fd), nil, unix.MSG_NOSIGNAL)
-	if err != nil {
-		return fmt.Errorf("journald (memfd): %w", err)
-	}
-	return nil
 }
 
 // entryBuilder builds the fields of one native-protocol entry.

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Chunk buffers are 2 MiB anonymous mappings aligned to 2 MiB and marked
+// for transparent huge pages, outside the Go heap. sudo's relay thread
+// copies every byte of output into one; from the Go heap, each 4 KiB page of
+// a fresh buffer cost a page fault on that thread (about 16 ms per 10 MB of
+// output, more than the rest of the plugin's work), while a huge page costs
+// one fault per chunk. The kernel falls back to small pages by itself
+// where huge pages are off.
+//
+// chunkSize must stay the size of an x86-64 huge page for this to pay off.
+
+// chunkBufs hands out chunk buffers and keeps a few for reuse.
+type chunkBufs struct {
+	mu     sync.Mutex
+	free   [][]byte
+	mapped map[*byte]bool // buffers that are mappings, not heap
+}
+
+const chunkBufsKept = 4
+
+// get returns an empty buffer of capacity chunkSize.
+func (c *chunkBufs) get() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := len(c.free); n > 0 {
+		b := c.free[n-1]
+		c.free = c.free[:n-1]
+		return b[:0]
+	}
+	b, err := mapChunk()
+	if err != nil {
+		return make([]byte, 0, chunkSize)
+	}
+	if c.mapped == nil {
+		c.mapped = make(map[*byte]bool)
+	}
+	c.mapped[unsafe.SliceData(b[:1])] = true
+	return b
+}
+
+// put gives back a buffer from get.
+func (c *chunkBufs) put(b []byte) {
+	if cap(b) != chunkSize {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.free) < chunkBufsKept {
+		c.free = append(c.free, b[:0])
+		return
+	}
+	c.unmap(b)
+}
+
+// release unmaps the buffers kept for reuse.
+func (c *chunkBufs) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, b := range c.free {
+		c.unmap(b)
+	}
+	c.free = nil
+}
+
+// unmap unmaps a mapped buffer; a heap buffer is left to the collector.
+// c.mu is held.
+func (c *chunkBufs) unmap(b []byte) {
+	p := unsafe.SliceData(b[:1])
+	if !c.mapped[p] {
+		return
+	}
+	delete(c.mapped, p)
+	_ = unix.MunmapPtr(unsafe.Pointer(p), chunkSize)
+}
+
+func mapChunk() ([]byte, error) {
+	// Twice the size, so that an aligned chunk lies inside; the rest is
+	// given back at once.
+	const span = 2 * chunkSize
+	p, err := unix.MmapPtr(-1, 0, nil, span, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, err
+	}
+	head := uintptr(chunkSize) - uintptr(p)%chunkSize
+	if head == chunkSize {
+		head = 0
+	}
+	if head > 0 {
+		_ = unix.MunmapPtr(p, head)
+	}
+	chunk := unsafe.Add(p, head)
+	if tail := span - head - chunkSize; tail > 0 {
+		_ = unix.MunmapPtr(unsafe.Add(chunk, chunkSize), tail)
+	}
+	b := unsafe.Slice((*byte)(chunk), chunkSize)
+	_ = unix.Madvise(b, unix.MADV_HUGEPAGE) // best effort
+	return b[:0], nil
+}
