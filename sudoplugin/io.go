@@ -125,7 +125,11 @@ type recorder struct {
 	required bool
 	input    bool
 	t0       time.Time
-	conn     *journalConn
+	t0Mono   int64 // t0 on CLOCK_MONOTONIC, µs
+	// From the batcher (nil: log_* calls are not batched).
+	takeBatch    func(func(stream int, p []byte, us int64))
+	stopBatching func()
+	conn         *journalConn
 
 	mu      sync.Mutex
 	bufs    [5]streamBuf
@@ -157,10 +161,18 @@ type recorder struct {
 // the recorder of this process, set by jit_io's open.
 var rec *recorder
 
+// batcher is the C side's batching of log_* calls (iobatch.c), which the
+// recorder drains. An interface, so that the recorder itself needs no cgo.
+type batcher interface {
+	take(func(stream int, p []byte, us int64)) // the calls batched so far
+	start()                                    // batch calls from now on
+	stop()                                     // make every call enter Go
+}
+
 // ioOpen starts the recording of the command check_policy allowed. It
 // returns 1 to record, 0 when policy turned recording off, -1 to refuse to
 // run the command.
-func ioOpen(args []string, argc int, userInfo, commandInfo []string) (int, string) {
+func ioOpen(args []string, argc int, userInfo, commandInfo []string, b batcher) (int, string) {
 	if argc == 0 {
 		return 1, "" // sudo -V: nothing runs, nothing to record
 	}
@@ -184,7 +196,7 @@ func ioOpen(args []string, argc int, userInfo, commandInfo []string) (int, strin
 	if id == "" {
 		id = "local-" + randomHex(8)
 	}
-	r := &recorder{id: id, required: required, input: input, t0: time.Now(),
+	r := &recorder{id: id, required: required, input: input, t0: time.Now(), t0Mono: monoUS(),
 		queue: make(chan *jentry, queueLen), wake: make(chan struct{}, 1), done: make(chan struct{})}
 
 	ui := toMap(userInfo)
@@ -229,8 +241,14 @@ func ioOpen(args []string, argc int, userInfo, commandInfo []string) (int, strin
 		r.healthy.Store(true)
 	}
 	r.conn = conn
+	if b != nil {
+		r.takeBatch, r.stopBatching = b.take, b.stop
+	}
 	rec = r
 	go r.writer()
+	if b != nil {
+		b.start()
+	}
 	return 1, ""
 }
 
@@ -258,18 +276,73 @@ func (r *recorder) header(event string, seq int64, msg string) *entryBuilder {
 	return e
 }
 
-func (r *recorder) nowUS() int64 { return time.Since(r.t0).Microseconds() }
+// monoUS reads CLOCK_MONOTONIC in µs, the clock the C batches stamp
+// their calls with.
+func monoUS() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano() / 1000
+}
+
+// nowUS is the time since the session's start, in µs.
+func (r *recorder) nowUS() int64 { return monoUS() - r.t0Mono }
 
 // log records one write of stream i. 1: pass it on; -1: stop the command.
 func (r *recorder) log(i int, p []byte) (int, string) {
 	if r.failed.Load() {
 		return -1, r.failure()
 	}
-	if !r.input && (recording.Streams[i] == recording.TTYIn || recording.Streams[i] == recording.StdIn) {
-		return 1, ""
-	}
-	now := r.nowUS()
 	r.mu.Lock()
+	r.drainLocked()
+	r.logLocked(i, p, r.nowUS())
+	r.mu.Unlock()
+	if r.failed.Load() {
+		return -1, r.failure()
+	}
+	return 1, ""
+}
+
+// result is what a log_* call answers sudo once the data is recorded.
+func (r *recorder) result() (int, string) {
+	if r.failed.Load() {
+		return -1, r.failure()
+	}
+	return 1, ""
+}
+
+// flushBatch takes the C side's current batch (the relay thread found it
+// full, or a call could not be batched).
+func (r *recorder) flushBatch() (int, string) {
+	r.mu.Lock()
+	r.drainLocked()
+	r.mu.Unlock()
+	return r.result()
+}
+
+// armBatch arms the flush timer for a batch that just got its first call.
+func (r *recorder) armBatch() (int, string) {
+	r.mu.Lock()
+	r.arm()
+	r.mu.Unlock()
+	return r.result()
+}
+
+// drainLocked records what the C side has batched. r.mu is held.
+func (r *recorder) drainLocked() {
+	if r.takeBatch != nil && !r.closed {
+		r.takeBatch(func(i int, p []byte, us int64) { r.logLocked(i, p, us-r.t0Mono) })
+	}
+}
+
+// logLocked records one write of stream i at now (µs since the start).
+// r.mu is held.
+func (r *recorder) logLocked(i int, p []byte, now int64) {
+	if r.failed.Load() || r.closed {
+		return
+	}
+	if !r.input && (recording.Streams[i] == recording.TTYIn || recording.Streams[i] == recording.StdIn) {
+		return
+	}
 	for len(p) > 0 {
 		b := &r.bufs[i]
 		if len(b.data) == 0 {
@@ -290,11 +363,6 @@ func (r *recorder) log(i int, p []byte) (int, string) {
 			r.seal(i)
 		}
 	}
-	r.mu.Unlock()
-	if r.failed.Load() {
-		return -1, r.failure()
-	}
-	return 1, ""
 }
 
 // arm makes sure a timer seals what is buffered within flushDelay.
@@ -315,6 +383,7 @@ func (r *recorder) flushAll() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.armed = false
+	r.drainLocked()
 	for i := range r.bufs {
 		if len(r.bufs[i].data) > 0 {
 			r.seal(i)
@@ -419,8 +488,9 @@ func (r *recorder) event(kind string, fields func(*entryBuilder)) (int, string) 
 	if r.failed.Load() {
 		return -1, r.failure()
 	}
-	now := r.nowUS()
 	r.mu.Lock()
+	r.drainLocked()
+	now := r.nowUS()
 	if !r.closed {
 		r.flushGap()
 		e := r.header(kind, r.seq, fmt.Sprintf("jit: session %s: %s", r.id, strings.TrimPrefix(kind, recording.EventPrefix)))
@@ -575,6 +645,9 @@ func (r *recorder) fail(why string) {
 		return
 	}
 	r.failMsg.Store(fmt.Sprintf("the recording of session %s cannot be written (%s) and policy requires recording: stopping the command", r.id, why))
+	if r.stopBatching != nil {
+		r.stopBatching() // the next log_* call answers -1
+	}
 	terminateChildren()
 }
 
@@ -609,6 +682,7 @@ func terminateChildren() {
 // close ends the recording with the command's end.
 func (r *recorder) close(status, errno int) {
 	r.mu.Lock()
+	r.drainLocked()
 	for i := range r.bufs {
 		r.seal(i)
 	}

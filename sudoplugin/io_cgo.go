@@ -6,6 +6,7 @@ package main
 
 /*
 #include <stdlib.h>
+#include "iobatch.h"
 */
 import "C"
 
@@ -18,7 +19,7 @@ import (
 
 //export jitGoIOOpen
 func jitGoIOOpen(argc C.int, userInfo, commandInfo, options **C.char, errstr **C.char) C.int {
-	rc, msg := ioOpen(goStrings(options), int(argc), goStrings(userInfo), goStrings(commandInfo))
+	rc, msg := ioOpen(goStrings(options), int(argc), goStrings(userInfo), goStrings(commandInfo), cBatcher{})
 	if msg != "" {
 		say(msgError, "jit: "+msg)
 		*errstr = cString(msg)
@@ -57,6 +58,55 @@ func jitGoIOLog(stream C.int, buf *C.char, n C.uint, errstr **C.char) C.int {
 		p = unsafe.Slice((*byte)(unsafe.Pointer(buf)), int(n))
 	}
 	rc, msg := rec.log(i, p)
+	if rc != 1 {
+		setFail(errstr, msg)
+	}
+	return C.int(rc)
+}
+
+// cBatcher is iobatch.c.
+type cBatcher struct{}
+
+func (cBatcher) start() { C.jit_batch_start() }
+func (cBatcher) stop()  { C.jit_batch_stop() }
+
+func (cBatcher) take(f func(stream int, p []byte, us int64)) {
+	b := C.jit_batch_take()
+	if b.ncalls == 0 {
+		return
+	}
+	data := unsafe.Slice((*byte)(unsafe.Pointer(&b.data[0])), int(b.len))
+	var off int
+	for _, c := range b.call[:b.ncalls] {
+		n := int(c.len)
+		f(int(c.stream), data[off:off+n:off+n], int64(c.us))
+		off += n
+	}
+}
+
+// jitGoIOFlush takes the batch of log_* calls (it is full, or the call at
+// hand cannot be batched and must come after it).
+//
+//export jitGoIOFlush
+func jitGoIOFlush(errstr **C.char) C.int {
+	if rec == nil {
+		return 1
+	}
+	rc, msg := rec.flushBatch()
+	if rc != 1 {
+		setFail(errstr, msg)
+	}
+	return C.int(rc)
+}
+
+// jitGoIOArm arms the flush timer for a batch that got its first call.
+//
+//export jitGoIOArm
+func jitGoIOArm(errstr **C.char) C.int {
+	if rec == nil {
+		return 1
+	}
+	rc, msg := rec.armBatch()
 	if rc != 1 {
 		setFail(errstr, msg)
 	}
