@@ -46,6 +46,16 @@ func (c *chunkBufs) get() []byte {
 	return b
 }
 
+// isMapped says whether b (from get) is a mapping, not Go heap.
+func (c *chunkBufs) isMapped(b []byte) bool {
+	if cap(b) == 0 {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mapped[unsafe.SliceData(b[:1])]
+}
+
 // put gives back a buffer from get.
 func (c *chunkBufs) put(b []byte) {
 	if cap(b) != chunkSize {

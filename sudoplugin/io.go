@@ -125,11 +125,9 @@ type recorder struct {
 	required bool
 	input    bool
 	t0       time.Time
-	t0Mono   int64 // t0 on CLOCK_MONOTONIC, µs
-	// From the batcher (nil: log_* calls are not batched).
-	takeBatch    func(func(stream int, p []byte, us int64))
-	stopBatching func()
-	conn         *journalConn
+	t0Mono   int64   // t0 on CLOCK_MONOTONIC, µs
+	batch    batcher // nil: log_* calls are not batched
+	conn     *journalConn
 
 	mu      sync.Mutex
 	bufs    [5]streamBuf
@@ -161,12 +159,19 @@ type recorder struct {
 // the recorder of this process, set by jit_io's open.
 var rec *recorder
 
-// batcher is the C side's batching of log_* calls (iobatch.c), which the
-// recorder drains. An interface, so that the recorder itself needs no cgo.
+// batcher is the C side's batching of log_* calls (iobatch.c): each call
+// appends its bytes to the chunk buffer the recorder lent for its stream,
+// and its (stream, length, time) to a batch. An interface, so that the
+// recorder itself needs no cgo.
 type batcher interface {
-	take(func(stream int, p []byte, us int64)) // the calls batched so far
-	start()                                    // batch calls from now on
-	stop()                                     // make every call enter Go
+	// take hands f the batched calls in order and takes back every lent
+	// buffer; the caller holds the recorder's lock.
+	take(f func(stream int, n int, us int64))
+	// lend lets the C side append to buf[len(buf):cap(buf)] for stream
+	// until the next take.
+	lend(stream int, buf []byte)
+	start() // batch calls from now on
+	stop()  // make every later call enter Go
 }
 
 // ioOpen starts the recording of the command check_policy allowed. It
@@ -241,9 +246,7 @@ func ioOpen(args []string, argc int, userInfo, commandInfo []string, b batcher) 
 		r.healthy.Store(true)
 	}
 	r.conn = conn
-	if b != nil {
-		r.takeBatch, r.stopBatching = b.take, b.stop
-	}
+	r.batch = b
 	rec = r
 	go r.writer()
 	if b != nil {
@@ -288,6 +291,8 @@ func monoUS() int64 {
 func (r *recorder) nowUS() int64 { return monoUS() - r.t0Mono }
 
 // log records one write of stream i. 1: pass it on; -1: stop the command.
+// With a batcher, this is the call the C side could not batch: what it
+// batched before is recorded first.
 func (r *recorder) log(i int, p []byte) (int, string) {
 	if r.failed.Load() {
 		return -1, r.failure()
@@ -295,11 +300,9 @@ func (r *recorder) log(i int, p []byte) (int, string) {
 	r.mu.Lock()
 	r.drainLocked()
 	r.logLocked(i, p, r.nowUS())
+	r.lendLocked()
 	r.mu.Unlock()
-	if r.failed.Load() {
-		return -1, r.failure()
-	}
-	return 1, ""
+	return r.result()
 }
 
 // result is what a log_* call answers sudo once the data is recorded.
@@ -310,15 +313,6 @@ func (r *recorder) result() (int, string) {
 	return 1, ""
 }
 
-// flushBatch takes the C side's current batch (the relay thread found it
-// full, or a call could not be batched).
-func (r *recorder) flushBatch() (int, string) {
-	r.mu.Lock()
-	r.drainLocked()
-	r.mu.Unlock()
-	return r.result()
-}
-
 // armBatch arms the flush timer for a batch that just got its first call.
 func (r *recorder) armBatch() (int, string) {
 	r.mu.Lock()
@@ -327,10 +321,35 @@ func (r *recorder) armBatch() (int, string) {
 	return r.result()
 }
 
-// drainLocked records what the C side has batched. r.mu is held.
+// drainLocked accounts for the calls the C side batched, whose bytes it
+// has already put into the chunk buffers it was lent; taking the batch
+// takes the buffers back. r.mu is held.
 func (r *recorder) drainLocked() {
-	if r.takeBatch != nil && !r.closed {
-		r.takeBatch(func(i int, p []byte, us int64) { r.logLocked(i, p, us-r.t0Mono) })
+	if r.batch == nil || r.closed {
+		return
+	}
+	r.batch.take(func(i int, n int, us int64) {
+		b := &r.bufs[i]
+		if len(b.data) == 0 {
+			r.startChunk(i, us-r.t0Mono)
+		}
+		b.data = b.data[:len(b.data)+n]
+		r.account(i, n, us-r.t0Mono)
+	})
+}
+
+// lendLocked lends the C side the chunk buffer of each stream that has
+// one with room, for it to append to until the next take. Only mapped
+// buffers: C must not keep pointers into the Go heap. r.mu is held.
+func (r *recorder) lendLocked() {
+	if r.batch == nil || r.closed || r.failed.Load() {
+		return
+	}
+	for i := range r.bufs {
+		b := &r.bufs[i]
+		if b.data != nil && len(b.data) < cap(b.data) && r.bufPool.isMapped(b.data) {
+			r.batch.lend(i, b.data)
+		}
 	}
 }
 
@@ -346,22 +365,35 @@ func (r *recorder) logLocked(i int, p []byte, now int64) {
 	for len(p) > 0 {
 		b := &r.bufs[i]
 		if len(b.data) == 0 {
-			if b.data == nil {
-				b.data = r.bufPool.get()
-			}
-			b.firstUS, b.lastUS, b.offset = now, now, r.offsets[i]
-			b.timing = b.timing[:0]
-			r.arm()
+			r.startChunk(i, now)
 		}
 		n := min(len(p), chunkSize-len(b.data))
-		b.timing = recording.AppendTiming(b.timing, now-b.lastUS, n)
 		b.data = append(b.data, p[:n]...)
-		b.lastUS = now
-		r.offsets[i] += int64(n)
 		p = p[n:]
-		if len(b.data) >= chunkSize {
-			r.seal(i)
-		}
+		r.account(i, n, now)
+	}
+}
+
+// startChunk starts a chunk of stream i. r.mu is held.
+func (r *recorder) startChunk(i int, now int64) {
+	b := &r.bufs[i]
+	if b.data == nil {
+		b.data = r.bufPool.get()
+	}
+	b.firstUS, b.lastUS, b.offset = now, now, r.offsets[i]
+	b.timing = b.timing[:0]
+	r.arm()
+}
+
+// account books n bytes just added to stream i's chunk, and seals the
+// chunk when it is full. r.mu is held.
+func (r *recorder) account(i int, n int, now int64) {
+	b := &r.bufs[i]
+	b.timing = recording.AppendTiming(b.timing, now-b.lastUS, n)
+	b.lastUS = now
+	r.offsets[i] += int64(n)
+	if len(b.data) >= chunkSize {
+		r.seal(i)
 	}
 }
 
@@ -645,8 +677,8 @@ func (r *recorder) fail(why string) {
 		return
 	}
 	r.failMsg.Store(fmt.Sprintf("the recording of session %s cannot be written (%s) and policy requires recording: stopping the command", r.id, why))
-	if r.stopBatching != nil {
-		r.stopBatching() // the next log_* call answers -1
+	if r.batch != nil {
+		r.batch.stop() // the next log_* call answers -1
 	}
 	terminateChildren()
 }

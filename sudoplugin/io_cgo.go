@@ -70,33 +70,16 @@ type cBatcher struct{}
 func (cBatcher) start() { C.jit_batch_start() }
 func (cBatcher) stop()  { C.jit_batch_stop() }
 
-func (cBatcher) take(f func(stream int, p []byte, us int64)) {
+func (cBatcher) take(f func(stream int, n int, us int64)) {
 	b := C.jit_batch_take()
-	if b.ncalls == 0 {
-		return
-	}
-	data := unsafe.Slice((*byte)(unsafe.Pointer(&b.data[0])), int(b.len))
-	var off int
 	for _, c := range b.call[:b.ncalls] {
-		n := int(c.len)
-		f(int(c.stream), data[off:off+n:off+n], int64(c.us))
-		off += n
+		f(int(c.stream), int(c.len), int64(c.us))
 	}
 }
 
-// jitGoIOFlush takes the batch of log_* calls (it is full, or the call at
-// hand cannot be batched and must come after it).
-//
-//export jitGoIOFlush
-func jitGoIOFlush(errstr **C.char) C.int {
-	if rec == nil {
-		return 1
-	}
-	rc, msg := rec.flushBatch()
-	if rc != 1 {
-		setFail(errstr, msg)
-	}
-	return C.int(rc)
+func (cBatcher) lend(stream int, buf []byte) {
+	base := unsafe.SliceData(buf[:cap(buf)])
+	C.jit_batch_lend(C.int(stream), (*C.uchar)(unsafe.Pointer(base)), C.size_t(len(buf)), C.size_t(cap(buf)))
 }
 
 // jitGoIOArm arms the flush timer for a batch that got its first call.

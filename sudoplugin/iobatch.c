@@ -3,14 +3,19 @@
  * 3000 times for 10 MB on a tty. Entering Go costs more than recording the
  * bytes: cgo hands the thread to the Go scheduler and back, and Go's
  * monitor thread then keeps waking to take the scheduler slot back from a
- * thread that is "in C". So each call only appends its bytes and a record
- * of (stream, length, time) to the current batch here, and Go takes whole
- * batches: when one is full, and from its flush timer.
+ * thread that is "in C". So a call that fits is handled here: its bytes
+ * are appended to the chunk buffer Go lent for its stream (memory Go
+ * mapped, outside its heap), and (stream, length, time) to the current
+ * batch. Go enters only when a call does not fit, when a batch starts (to
+ * arm its flush timer), on its timer, and for events and close.
  *
- * Two batches alternate. Go takes one under its recorder lock, which it
- * holds until it has copied the batch out, so a batch is never refilled
- * while Go reads it, and batches reach Go in order. The mutex here only
- * guards the swap against the relay thread's appends.
+ * Go takes a batch under its recorder lock; taking it also takes back
+ * every lent buffer, so Go never seals a buffer C may still write to, and
+ * lends buffers again before it lets go of the lock. Two batches
+ * alternate, so that the relay thread can go on appending while Go reads
+ * the one it took; batches reach Go in order because only Go, under its
+ * lock, takes them. The mutex here guards the swap and the lending against
+ * the relay thread's appends.
  */
 #include <pthread.h>
 #include <string.h>
@@ -18,13 +23,19 @@
 
 #include "iobatch.h"
 
+struct lent {
+	unsigned char	*base;
+	size_t		used, cap;
+};
+
 static struct jit_batch batches[2];
 static struct jit_batch *cur = &batches[0];
+static struct lent lent[JIT_STREAMS];
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int on;
 
-long long
-jit_batch_now_us(void)
+static long long
+now_us(void)
 {
 	struct timespec ts;
 
@@ -41,8 +52,8 @@ jit_batch_start(void)
 	pthread_mutex_unlock(&mu);
 }
 
-/* jit_batch_stop makes every later call enter Go: the recording failed,
- * and Go answers each call with -1. */
+/* jit_batch_stop sends every later call to Go: the recording failed, and
+ * Go answers each call with -1. */
 void
 jit_batch_stop(void)
 {
@@ -54,30 +65,30 @@ jit_batch_stop(void)
 int
 jit_batch_add(int stream, const char *buf, unsigned int len)
 {
+	struct lent *l;
 	struct jit_call *c;
-	int rc;
+	int rc = JIT_BATCH_NOROOM;
 
+	if (stream < 0 || stream >= JIT_STREAMS)
+		return rc;
 	pthread_mutex_lock(&mu);
-	if (!on || len > JIT_BATCH_DATA) {
-		rc = JIT_BATCH_OFF;
-	} else if (cur->ncalls == JIT_BATCH_CALLS ||
-	    JIT_BATCH_DATA - cur->len < len) {
-		rc = JIT_BATCH_FULL;
-	} else {
+	l = &lent[stream];
+	if (on && cur->ncalls < JIT_BATCH_CALLS && l->base != NULL &&
+	    l->cap - l->used >= len) {
 		rc = cur->ncalls == 0 ? JIT_BATCH_FIRST : JIT_BATCH_ADDED;
+		memcpy(l->base + l->used, buf, len);
+		l->used += len;
 		c = &cur->call[cur->ncalls++];
 		c->stream = stream;
 		c->len = len;
-		c->us = jit_batch_now_us();
-		memcpy(cur->data + cur->len, buf, len);
-		cur->len += len;
+		c->us = now_us();
 	}
 	pthread_mutex_unlock(&mu);
 	return rc;
 }
 
-/* jit_batch_take returns the current batch and makes the other one, empty,
- * current. The caller holds Go's recorder lock (see above). */
+/* jit_batch_take returns the current batch, makes the other one (empty)
+ * current, and takes back the lent buffers. */
 struct jit_batch *
 jit_batch_take(void)
 {
@@ -87,7 +98,21 @@ jit_batch_take(void)
 	b = cur;
 	cur = cur == &batches[0] ? &batches[1] : &batches[0];
 	cur->ncalls = 0;
-	cur->len = 0;
+	memset(lent, 0, sizeof(lent));
 	pthread_mutex_unlock(&mu);
 	return b;
+}
+
+/* jit_batch_lend lets calls for stream append to base[used:cap] until the
+ * next take. */
+void
+jit_batch_lend(int stream, unsigned char *base, size_t used, size_t cap)
+{
+	if (stream < 0 || stream >= JIT_STREAMS)
+		return;
+	pthread_mutex_lock(&mu);
+	lent[stream].base = base;
+	lent[stream].used = used;
+	lent[stream].cap = cap;
+	pthread_mutex_unlock(&mu);
 }

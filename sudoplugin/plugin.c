@@ -383,37 +383,26 @@ io_show_version(int verbose)
 /* Streams, in the order of recording.Streams. */
 enum { JIT_TTYIN, JIT_TTYOUT, JIT_STDIN, JIT_STDOUT, JIT_STDERR };
 
-/* io_log batches the call (iobatch.c), entering Go only to take a full
- * batch, to arm the flush timer for a new one, or for a call that is not
- * batched (the recording failed, or it is larger than a batch). */
+/* io_log records the call in C when it fits (iobatch.c), entering Go only
+ * to arm the flush timer for a new batch, or for a call that does not fit
+ * (Go then takes the batch first, so the order holds). */
 static int
 io_log(int stream, const char *buf, unsigned int len, const char **errstr)
 {
 	char *msg = NULL;
-	int added, rc;
+	int rc;
 
 	if (foreign("to record the session", errstr))
 		return -1;
-	added = jit_batch_add(stream, buf, len);
-	if (added == JIT_BATCH_FULL) {
-		rc = jitGoIOFlush(&msg);
-		if (rc != 1)
-			goto out;
-		added = jit_batch_add(stream, buf, len);
-	}
-	switch (added) {
+	switch (jit_batch_add(stream, buf, len)) {
 	case JIT_BATCH_ADDED:
 		return 1;
 	case JIT_BATCH_FIRST:
 		rc = jitGoIOArm(&msg);
 		break;
 	default:
-		/* What is batched goes first. */
-		rc = jitGoIOFlush(&msg);
-		if (rc == 1)
-			rc = jitGoIOLog(stream, (char *)buf, len, &msg);
+		rc = jitGoIOLog(stream, (char *)buf, len, &msg);
 	}
-out:
 	set_errstr(errstr, msg);
 	return rc;
 }
