@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -174,22 +175,43 @@ func (sb *Sandbox) RunAsTTY(user string, timeout time.Duration, stdin string, en
 	sb.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	return run(sb.ttyCommand(ctx, user, env, argv), stdin)
+}
+
+// RunAsTTYTo is RunAsTTY with what the terminal showed going to w instead
+// of Result.Stdout: for output too big to keep, such as in benchmarks,
+// where growing a buffer would add its own work and noise to what is
+// measured.
+func (sb *Sandbox) RunAsTTYTo(w io.Writer, user string, timeout time.Duration, argv ...string) Result {
+	sb.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return runTo(sb.ttyCommand(ctx, user, nil, argv), "", w)
+}
+
+func (sb *Sandbox) ttyCommand(ctx context.Context, user string, env, argv []string) *exec.Cmd {
 	quoted := make([]string, len(argv))
 	for i, a := range argv {
 		quoted[i] = ShellQuote(a)
 	}
-	cmd := sb.UserCommand(ctx, user, append([]string{"TERM=xterm"}, env...),
+	return sb.UserCommand(ctx, user, append([]string{"TERM=xterm"}, env...),
 		"/usr/bin/script", "-qefc", strings.Join(quoted, " "), "/dev/null")
-	return run(cmd, stdin)
 }
 
 func run(cmd *exec.Cmd, stdin string) Result {
-	var stdout, stderr bytes.Buffer
+	var stdout bytes.Buffer
+	r := runTo(cmd, stdin, &stdout)
+	r.Stdout = stdout.String()
+	return r
+}
+
+func runTo(cmd *exec.Cmd, stdin string, stdout io.Writer) Result {
+	var stderr bytes.Buffer
 	cmd.Stdin = strings.NewReader(stdin)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdout, cmd.Stderr = stdout, &stderr
 	start := time.Now()
 	err := cmd.Run()
-	r := Result{Stdout: stdout.String(), Stderr: stderr.String(), Err: err, Elapsed: time.Since(start)}
+	r := Result{Stderr: stderr.String(), Err: err, Elapsed: time.Since(start)}
 	r.Code = cmd.ProcessState.ExitCode()
 	return r
 }
