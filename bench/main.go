@@ -46,7 +46,7 @@ var suites = []suite{
 	{"./e2e/", `^BenchmarkSudoTrue$`, "200x"},
 	{"./e2e/", `^BenchmarkPAMAccount$`, "100x"},
 	{"./e2e/", `^BenchmarkEndToTermination$`, "1x"},
-	{"./e2e/", `^BenchmarkRecord10MB$`, "20x"},
+	{"./e2e/", `^BenchmarkRecord10MB$`, "30x"},
 	{"./e2e/", `^BenchmarkJitdRSS$`, "1x"},
 }
 

@@ -374,51 +374,61 @@ func BenchmarkRecord10MB(b *testing.B) {
 	for _, s := range []func(){jitIO, jitNone, sudoers} {
 		run(s)
 	}
+	// Every run starts on a settled machine (journalSettled), so that no
+	// side pays for journald's work on the run before. The journal's
+	// growth and journald's CPU time for a jit_io run are read at the
+	// settle that follows it.
 	journald := sb.Journald().Cmd.Process.Pid
-	var tIO, tNone, tSudoers []time.Duration
-	var rIO, rSudoers []float64
 	var journalGrowth int64
 	var journaldCPU time.Duration
+	var lastSize int64
+	var lastCPU time.Duration
+	lastWasIO := false
+	settle := func() {
+		size, cpu := journalSettled(b, journald)
+		if lastWasIO {
+			journalGrowth += size - lastSize
+			journaldCPU += cpu - lastCPU
+		}
+		lastSize, lastCPU, lastWasIO = size, cpu, false
+	}
+	runIO := func() time.Duration {
+		settle()
+		d := run(jitIO)
+		lastWasIO = true
+		return d
+	}
+	runNone := func() time.Duration {
+		settle()
+		return run(jitNone)
+	}
+	var tIO, tNone, tSudoers []time.Duration
+	var rIO, rSudoers []float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		path, _ = writePayload(b, sb, 10<<20, int64(i+1))
 		b.StartTimer()
-		// Every run starts with journald idle, so that no side pays for
-		// journald's work on the one before; journald's work for
-		// jit_io's own run is reported beside its wall time.
-		var a, n time.Duration
-		withIO := func() {
-			bytes0, cpu0 := journalSettled(b, journald)
-			a = run(jitIO)
-			bytes1, cpu1 := journalSettled(b, journald)
-			journalGrowth += bytes1 - bytes0
-			journaldCPU += cpu1 - cpu0
-		}
-		without := func() {
-			journalSettled(b, journald)
-			n = run(jitNone)
-		}
 		// Alternate which side goes first, so that neither always
 		// follows the payload's write or the other's run.
+		var a, n time.Duration
 		if i%2 == 0 {
-			withIO()
-			without()
+			a, n = runIO(), runNone()
 		} else {
-			without()
-			withIO()
+			n, a = runNone(), runIO()
 		}
 		tIO, tNone = append(tIO, a), append(tNone, n)
 		rIO = append(rIO, float64(a)/float64(n))
 		// sudoers' log_output is context, not a target: every third
 		// pair is enough, and leaves time for more pairs.
 		if i%3 == 0 {
-			journalSettled(b, journald)
+			settle()
 			s := run(sudoers)
 			tSudoers = append(tSudoers, s)
 			rSudoers = append(rSudoers, float64(s)/float64(n))
 		}
 	}
+	settle()
 	b.StopTimer()
 	med := func(ds []time.Duration) float64 {
 		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
@@ -442,24 +452,55 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// journalSettled waits until journald is idle (its CPU time and the
-// journal's size unchanged for a while: it ingests asynchronously) and
-// returns the journal's size and journald's CPU time.
+// journalSettled waits until journald has taken in everything sent to it
+// (the journal's size and journald's CPU time stay the same for a while)
+// and the machine is quiet, so that no run pays for the work left over
+// from the one before, and returns the journal's size and journald's CPU
+// time.
 func journalSettled(t testing.TB, journald int) (int64, time.Duration) {
 	t.Helper()
-	const quiet = 3 // polls 50 ms apart with nothing changing
-	size, cpu := journalBytes(t), procCPUTime(t, journald)
-	for still, deadline := 0, time.Now().Add(5*time.Second); still < quiet && time.Now().Before(deadline); {
+	const quiet = 4 // polls 50 ms apart with nothing changing
+	size, cpu, busy := journalBytes(t), procCPUTime(t, journald), machineBusy(t)
+	for still, deadline := 0, time.Now().Add(10*time.Second); still < quiet && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
-		s, c := journalBytes(t), procCPUTime(t, journald)
-		if s == size && c == cpu {
+		s, c, b := journalBytes(t), procCPUTime(t, journald), machineBusy(t)
+		// At most one tick of the machine's CPU time per poll: this
+		// process's own polling, timers.
+		if s == size && c == cpu && b-busy <= 1 {
 			still++
 		} else {
 			still = 0
 		}
-		size, cpu = s, c
+		size, cpu, busy = s, c, b
 	}
+	// And the same idle time before every run: how long the CPUs have
+	// been idle changes how fast a run starts (frequency, the
+	// hypervisor), and the side that follows journald's burst would
+	// otherwise start warmer.
+	time.Sleep(500 * time.Millisecond)
 	return size, cpu
+}
+
+// machineBusy is the CPU time all CPUs have spent not idle, in ticks.
+func machineBusy(t testing.TB) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	var busy int64
+	for i, v := range f[1:] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			t.Fatalf("/proc/stat: %q", line)
+		}
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy
 }
 
 // procCPUTime is the user and system CPU time process pid has used.

@@ -16,6 +16,13 @@ import (
 // where huge pages are off.
 //
 // chunkSize must stay the size of an x86-64 huge page for this to pay off.
+//
+// Even so, faulting in a huge page (zeroing 2 MiB) takes about a
+// millisecond, so the first buffers are mapped when the recording opens
+// and faulted in by the writer goroutine, away from the relay thread. They
+// are mapped on sudo's thread, before sudo forks the command's monitor,
+// and marked not to be inherited: a child sharing them would make every
+// later write by sudo copy the page.
 
 // chunkBufs hands out chunk buffers and keeps a few for reuse.
 type chunkBufs struct {
@@ -24,7 +31,50 @@ type chunkBufs struct {
 	mapped map[*byte]bool // buffers that are mappings, not heap
 }
 
-const chunkBufsKept = 4
+const (
+	chunkBufsKept  = 4
+	chunkBufsAhead = 2 // mapped at open, faulted in by the writer
+)
+
+// mapAhead maps the first buffers; call it on sudo's thread.
+func (c *chunkBufs) mapAhead() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.free) < chunkBufsAhead {
+		b, err := mapChunk()
+		if err != nil {
+			return
+		}
+		c.markMapped(b)
+		c.free = append(c.free, b)
+	}
+}
+
+// touch faults in the pages of the buffers kept (the writer goroutine).
+// It holds them out of the free list meanwhile: a get then maps a new one
+// rather than hand out a buffer being touched.
+func (c *chunkBufs) touch() {
+	c.mu.Lock()
+	out := c.free
+	c.free = nil
+	c.mu.Unlock()
+	for _, b := range out {
+		b = b[:cap(b)]
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 0
+		}
+	}
+	c.mu.Lock()
+	c.free = append(c.free, out...)
+	c.mu.Unlock()
+}
+
+func (c *chunkBufs) markMapped(b []byte) {
+	if c.mapped == nil {
+		c.mapped = make(map[*byte]bool)
+	}
+	c.mapped[unsafe.SliceData(b[:1])] = true
+}
 
 // get returns an empty buffer of capacity chunkSize.
 func (c *chunkBufs) get() []byte {
@@ -39,10 +89,7 @@ func (c *chunkBufs) get() []byte {
 	if err != nil {
 		return make([]byte, 0, chunkSize)
 	}
-	if c.mapped == nil {
-		c.mapped = make(map[*byte]bool)
-	}
-	c.mapped[unsafe.SliceData(b[:1])] = true
+	c.markMapped(b)
 	return b
 }
 
@@ -112,5 +159,6 @@ func mapChunk() ([]byte, error) {
 	}
 	b := unsafe.Slice((*byte)(chunk), chunkSize)
 	_ = unix.Madvise(b, unix.MADV_HUGEPAGE) // best effort
+	_ = unix.Madvise(b, unix.MADV_DONTFORK) // see above
 	return b[:0], nil
 }

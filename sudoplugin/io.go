@@ -203,6 +203,7 @@ func ioOpen(args []string, argc int, userInfo, commandInfo []string, b batcher) 
 	}
 	r := &recorder{id: id, required: required, input: input, t0: time.Now(), t0Mono: monoUS(),
 		queue: make(chan *jentry, queueLen), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	r.bufPool.mapAhead()
 
 	ui := toMap(userInfo)
 	start := r.header(recording.EventStart, 0, fmt.Sprintf("jit: recording session %s: %s ran %s as %s", id, plug.user.name, plug.command, plug.runas))
@@ -587,6 +588,7 @@ func (r *recorder) spill(e *jentry) {
 func (r *recorder) writer() {
 	defer close(r.done)
 	defer r.bufPool.release()
+	r.bufPool.touch()
 	var held []*jentry
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
