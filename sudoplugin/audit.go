@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
 
@@ -122,7 +123,26 @@ func (p *plugin) auditEnd(end *api.SessionEnd) {
 }
 
 func (p *plugin) send(msg string, prio journal.Priority, fields map[string]string) {
-	if err := journal.Send(strings.ToValidUTF8(msg, "?"), prio, fields); err != nil {
+	if err := sendAudit(journalSocket, strings.ToValidUTF8(msg, "?"), prio, fields); err != nil {
 		say(msgError, "jit: warning: could not write the audit record to journald: "+err.Error())
 	}
+}
+
+// sendAudit writes one entry to journald through a socket of its own, with
+// plain system calls, as the recording does: go-systemd's journal.Send
+// goes through Go's net package, and setting up its poller on the first
+// call is time every sudo run would spend.
+func sendAudit(socket, msg string, prio journal.Priority, fields map[string]string) error {
+	e := &entryBuilder{}
+	e.add("MESSAGE", msg)
+	e.addInt("PRIORITY", int64(prio))
+	for k, v := range fields {
+		e.add(k, v)
+	}
+	c, err := dialJournal(socket)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	return c.send([][]byte{e.b}, time.Now().Add(time.Second))
 }
