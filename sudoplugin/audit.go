@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/journal"
-
 	"github.com/jitpam/jit/jitd/api"
 )
 
@@ -25,6 +23,16 @@ const (
 )
 
 const syslogIdentifier = "jit_sudo"
+
+// priority is a syslog priority, journald's PRIORITY field.
+type priority int
+
+const (
+	priAlert   priority = 1
+	priWarning priority = 4
+	priNotice  priority = 5
+	priInfo    priority = 6
+)
 
 func (p *plugin) auditFields(a *attempt, event, msgID string) map[string]string {
 	f := map[string]string{
@@ -52,9 +60,9 @@ func (p *plugin) auditFields(a *attempt, event, msgID string) map[string]string 
 
 // auditAccept records an allowed command.
 func (p *plugin) auditAccept(a *attempt, d *api.Decision) {
-	event, msgID, prio := "sudo.accept", msgIDAccept, journal.PriNotice
+	event, msgID, prio := "sudo.accept", msgIDAccept, priNotice
 	if d.BreakGlass && d.GrantID == "" {
-		event, msgID, prio = "sudo.breakglass", msgIDBreakglass, journal.PriAlert
+		event, msgID, prio = "sudo.breakglass", msgIDBreakglass, priAlert
 	}
 	f := p.auditFields(a, event, msgID)
 	set := func(k, v string) {
@@ -93,7 +101,7 @@ func (p *plugin) auditReject(a *attempt, code, why string, d *api.Decision) {
 	if d != nil && d.GrantID != "" {
 		f["JIT_GRANT_ID"] = d.GrantID
 	}
-	p.send(fmt.Sprintf("%s may not run %s as %s: %s", p.user.name, a.line(), a.runas, why), journal.PriWarning, f)
+	p.send(fmt.Sprintf("%s may not run %s as %s: %s", p.user.name, a.line(), a.runas, why), priWarning, f)
 }
 
 // auditEnd records how an allowed command ended.
@@ -119,10 +127,10 @@ func (p *plugin) auditEnd(end *api.SessionEnd) {
 		f["JIT_REASON"] = end.Reason
 		how += " (" + end.Reason + ")"
 	}
-	p.send(fmt.Sprintf("%s's %s as %s %s", p.user.name, p.command, p.runas, how), journal.PriInfo, f)
+	p.send(fmt.Sprintf("%s's %s as %s %s", p.user.name, p.command, p.runas, how), priInfo, f)
 }
 
-func (p *plugin) send(msg string, prio journal.Priority, fields map[string]string) {
+func (p *plugin) send(msg string, prio priority, fields map[string]string) {
 	if err := sendAudit(journalSocket, strings.ToValidUTF8(msg, "?"), prio, fields); err != nil {
 		say(msgError, "jit: warning: could not write the audit record to journald: "+err.Error())
 	}
@@ -132,7 +140,7 @@ func (p *plugin) send(msg string, prio journal.Priority, fields map[string]strin
 // plain system calls, as the recording does: go-systemd's journal.Send
 // goes through Go's net package, and setting up its poller on the first
 // call is time every sudo run would spend.
-func sendAudit(socket, msg string, prio journal.Priority, fields map[string]string) error {
+func sendAudit(socket, msg string, prio priority, fields map[string]string) error {
 	e := &entryBuilder{}
 	e.add("MESSAGE", msg)
 	e.addInt("PRIORITY", int64(prio))

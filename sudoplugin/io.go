@@ -40,8 +40,8 @@ package main
 //     once journald takes entries again.
 
 import (
-	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -262,9 +262,20 @@ func addIf(e *entryBuilder, name, value string) {
 	}
 }
 
+// randomHex returns n random bytes in hex. getrandom(2) directly: the
+// crypto/rand package would bring its FIPS module and its package
+// initializers into every sudo run.
 func randomHex(n int) string {
 	b := make([]byte, n)
-	_, _ = rand.Read(b)
+	for got := 0; got < n; {
+		k, err := unix.Getrandom(b[got:], 0)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			// No randomness (never on Linux ≥ 3.17): a session id
+			// still has to differ from the last one.
+			return strconv.FormatInt(time.Now().UnixNano(), 16)
+		}
+		got += max(k, 0)
+	}
 	return hex.EncodeToString(b)
 }
 
