@@ -12,10 +12,13 @@ package main
 // recording is filed under the jitd session id check_policy registered, with
 // the policy's recording settings from jitd's decision.
 //
-// sudo calls log_* from its one thread while the command runs. They only
-// copy the bytes into a per-stream chunk buffer; a chunk is sealed when it
-// is full (chunkSize) or its first byte is flushDelay old, and queued for a
-// writer goroutine that sends it to journald.
+// sudo calls log_* from its one thread while the command runs, once per
+// read of the command's output. Most calls never enter Go: iobatch.c copies
+// the bytes into the chunk buffer the recorder lent for the stream and
+// notes (stream, length, time) in a batch, which the recorder books when it
+// takes the batch (see batcher). A chunk is sealed when it is full
+// (chunkSize) or its first byte is flushDelay old, and queued for a writer
+// goroutine that sends it to journald.
 //
 // The writer takes each chunk off the queue at once, copies it into a
 // sealed memfd (which frees the chunk's buffer for reuse) and holds it back
