@@ -562,6 +562,14 @@ func (r *recorder) hurry() {
 	}
 }
 
+// bufs is e as one native-protocol entry, its buffers to be concatenated.
+func (e *jentry) bufs() [][]byte {
+	if e.data == nil {
+		return [][]byte{e.head}
+	}
+	return [][]byte{e.head, e.data, {'\n'}}
+}
+
 func (r *recorder) release(e *jentry) {
 	r.held.Add(-e.size)
 	e.size = 0
@@ -587,7 +595,7 @@ func (r *recorder) spill(e *jentry) {
 	if e.data == nil {
 		return
 	}
-	fd, err := entryFile([][]byte{e.head, e.data, {'\n'}})
+	fd, err := entryFile(e.bufs())
 	if err != nil {
 		return
 	}
@@ -603,22 +611,22 @@ func (r *recorder) writer() {
 	defer close(r.done)
 	defer r.bufPool.release()
 	r.bufPool.touch()
-	var held []*jentry
+	var waiting []*jentry // taken off the queue, held back, in order
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	queue := r.queue
-	for queue != nil || len(held) > 0 {
-		for len(held) > 0 && r.dueNow(held[0]) {
-			r.sendEntry(held[0])
-			held[0] = nil
-			held = held[1:]
+	for queue != nil || len(waiting) > 0 {
+		for len(waiting) > 0 && r.dueNow(waiting[0]) {
+			r.sendEntry(waiting[0])
+			waiting[0] = nil
+			waiting = waiting[1:]
 		}
 		if queue == nil {
 			continue // closed: everything is due
 		}
 		var tick <-chan time.Time
-		if len(held) > 0 {
-			timer.Reset(time.Until(held[0].due))
+		if len(waiting) > 0 {
+			timer.Reset(time.Until(waiting[0].due))
 			tick = timer.C
 		}
 		select {
@@ -632,7 +640,7 @@ func (r *recorder) writer() {
 				break
 			}
 			r.spill(e)
-			held = append(held, e)
+			waiting = append(waiting, e)
 		case <-tick:
 		case <-r.wake:
 		}
@@ -651,10 +659,7 @@ func (r *recorder) sendEntry(e *jentry) {
 	if r.failed.Load() {
 		return
 	}
-	bufs := [][]byte{e.head}
-	if e.data != nil {
-		bufs = append(bufs, e.data, []byte{'\n'})
-	}
+	bufs := e.bufs()
 	var firstFail time.Time
 	backoff := 20 * time.Millisecond
 	for {
