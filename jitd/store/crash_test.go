@@ -37,7 +37,8 @@ func TestMain(m *testing.M) {
 }
 
 // crashSessionChild registers sessions, with a runtime directory, until it
-// is killed, printing each id once OpenSession returned.
+// is killed, printing each id once OpenSession returned; every other
+// session it then closes, printing "ID closed" once CloseSession returned.
 func crashSessionChild(dir string) {
 	s, err := Open(dir, Options{LockTimeout: 5 * time.Second, RuntimeDir: filepath.Join(dir, "run")})
 	if err != nil {
@@ -50,13 +51,21 @@ func crashSessionChild(dir string) {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(3)
 	}
-	for {
+	exit := crashExitStatus
+	for i := 0; ; i++ {
 		sess, err := s.OpenSession(grant.Session{Kind: grant.KindSudo, User: "alice", GrantID: g.ID, PID: os.Getpid(), RunAs: "root"}, Audit{Actor: "root"})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)
 			os.Exit(3)
 		}
 		fmt.Fprintln(os.Stdout, sess.ID)
+		if i%2 == 0 {
+			if _, err := s.CloseSession(sess.ID, &exit, time.Time{}, Audit{Actor: "root"}); err != nil {
+				fmt.Fprintln(os.Stderr, "child:", err)
+				os.Exit(3)
+			}
+			fmt.Fprintln(os.Stdout, sess.ID, "closed")
+		}
 	}
 }
 
@@ -96,12 +105,22 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 	})
 }
 
-// A session acknowledged from the pending file (not yet committed) is
-// committed by the next Open after jitd was killed.
+// crashExitStatus is what the crash test's session writer closes with.
+const crashExitStatus = 7
+
+// A session registration or end acknowledged from the pending file (not
+// yet committed) is committed by the next Open after jitd was killed.
 func TestCrashKeepsAcknowledgedSessions(t *testing.T) {
-	crashRounds(t, "sessions", 200, 2000, Options{}, func(s *Store, id string) error {
-		_, err := s.GetSession(id)
-		return err
+	crashRounds(t, "sessions", 200, 2000, Options{}, func(s *Store, line string) error {
+		id, closed := strings.CutSuffix(line, " closed")
+		sess, err := s.GetSession(id)
+		switch {
+		case err != nil:
+			return err
+		case closed && (sess.State != grant.SessionClosed || sess.ExitStatus == nil || *sess.ExitStatus != crashExitStatus):
+			return fmt.Errorf("acknowledged as closed with status %d, stored as %s with %v", crashExitStatus, sess.State, sess.ExitStatus)
+		}
+		return nil
 	})
 }
 

@@ -6,9 +6,11 @@
 // audit record describing it, so a grant can never exist without the record
 // of who made it, and a crash never leaves half a change behind. bbolt
 // fsyncs each commit before Update returns: a method that returned nil is
-// on disk. The one exception is OpenSession with Options.RuntimeDir: it
-// returns once the registration is in a pending file there, and the commit
-// follows in the background (pending.go says why that is enough). Reads use read-only transactions and do not wait for writers.
+// // on disk. The one exception is the session records with
+// Options.RuntimeDir: OpenSession, CloseSession and TerminateSession
+// return once the change is in a pending file there, and the commit
+// follows in the next batch (pending.go says why that is enough). Reads
+// use read-only transactions and do not wait for writers.
 //
 // Bucket layout (schema version 1):
 //

@@ -1,18 +1,23 @@
 package store
 
-// Session registrations are on the path of every sudo command and every
-// login: sudo waits for the answer before it runs anything. An fsync'd
-// bbolt commit costs about a millisecond there, more than everything else
-// jitd does for the check. What a session record must survive is a crash
-// of jitd, so that a restarted jitd still ends the session with its grant;
-// it need not survive a crash of the machine, because the session's
+// Session registrations and session ends are on the path of every sudo
+// command and every login: sudo waits for the registration before it runs
+// anything, and sends the end as it exits. An fsync'd bbolt commit costs
+// about a millisecond there, more than everything else jitd does for the
+// check, and two of them per command compete with the next command for the
+// CPU. What a session record must survive is a crash of jitd, so that a
+// restarted jitd still ends the session with its grant and knows how it
+// ended; it need not survive a crash of the machine, because the session's
 // processes do not either. So with Options.RuntimeDir (jitd: /run/jitd, a
-// tmpfs) OpenSession is acknowledged once its record is in a pending file
-// there — in the page cache, which outlives the jitd process but not the
-// kernel — and committed to the database, with its audit record, in the
-// background a moment later. Open replays what a killed jitd left pending.
+// tmpfs) OpenSession and the session ends are acknowledged once their
+// record is in a pending file there — in the page cache, which outlives
+// the jitd process but not the kernel — and committed to the database,
+// with their audit records, in one transaction per batch a moment later
+// (Options.SessionCommitDelay, like the batching of decisions). Open
+// replays what a killed jitd left pending.
 //
-// While a session is pending every read of sessions includes it, and a
+// While a change is pending every read of sessions sees it: a pending
+// session in its latest state overrides what the database holds. A
 // registration checks its grant under the same lock that the reads of a
 // grant's open sessions take, so a revocation either sees the session or
 // the registration sees the revocation.
@@ -38,9 +43,22 @@ import (
 	"github.com/jitpam/jit/jitd/grant"
 )
 
-// pendingEntry is one line of the pending file: a checked session and the
-// audit details of its registration.
+// pendingOp is what a line of the pending file does to its session.
+type pendingOp string
+
+const (
+	// opOpen registers the session. Lines written before ends were
+	// pending carry no op; they are all registrations.
+	opOpen pendingOp = ""
+	// opEnd closes or terminates a session registered before.
+	opEnd pendingOp = "end"
+)
+
+// pendingEntry is one line of the pending file: a change to a session and
+// the audit details of the change. Session is the session as the change
+// leaves it: for an end, with its state, end time, reason and exit status.
 type pendingEntry struct {
+	Op      pendingOp         `json:"op,omitempty"`
 	Session grant.Session     `json:"session"`
 	Actor   string            `json:"actor"`
 	Reason  string            `json:"reason,omitempty"`
@@ -51,10 +69,33 @@ func (e *pendingEntry) audit() Audit {
 	return Audit{Actor: e.Actor, Reason: e.Reason, Fields: e.Fields}
 }
 
-// pendingSessions holds registrations not yet committed to the database.
+// valid reports whether a replayed line can be applied.
+func (e *pendingEntry) valid() bool {
+	if e.Session.ID == "" || e.Actor == "" {
+		return false
+	}
+	switch e.Op {
+	case opOpen:
+		return e.Session.State == grant.SessionOpen
+	case opEnd:
+		return e.Session.State == grant.SessionClosed || e.Session.State == grant.SessionTerminated
+	}
+	return false
+}
+
+// DefaultSessionCommitDelay is how long pending session changes wait so
+// that they are committed together: the decisions' batch delay.
+const DefaultSessionCommitDelay = 100 * time.Millisecond
+
+// pendingBatchMax commits at once, without waiting out the delay, once so
+// many changes are pending.
+const pendingBatchMax = 256
+
+// pendingSessions holds session changes not yet committed to the database.
 type pendingSessions struct {
-	s    *Store
-	path string
+	s     *Store
+	path  string
+	delay time.Duration
 
 	// mu guards everything below; registrations hold it while they check
 	// the grant, reads of open sessions while they take their snapshot.
@@ -62,9 +103,13 @@ type pendingSessions struct {
 	file    *os.File
 	size    int64          // bytes in file
 	torn    bool           // file ends in a torn line: commit directly
-	entries []pendingEntry // registration order
-	ids     map[string]bool
+	entries []pendingEntry // in the order they were acknowledged
+	// views is every session a pending entry changes, as the latest of
+	// them leaves it; refs counts the pending entries of each.
+	views   map[string]grant.Session
+	refs    map[string]int
 	running bool          // a committer goroutine runs
+	full    chan struct{} // tells the committer not to wait out the delay
 	stop    chan struct{} // closed by close
 	closed  bool
 	lastErr error // the last failed commit, until one succeeds
@@ -87,7 +132,7 @@ func pendingPath(runtimeDir, dbPath string) string {
 
 // openPending opens (creating) the pending file in dir and commits what a
 // previous jitd left in it.
-func openPending(s *Store, dir string) (*pendingSessions, error) {
+func openPending(s *Store, dir string, delay time.Duration) (*pendingSessions, error) {
 	dir = filepath.Clean(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("runtime directory: %w", err)
@@ -95,7 +140,11 @@ func openPending(s *Store, dir string) (*pendingSessions, error) {
 	if err := checkDir(dir); err != nil {
 		return nil, fmt.Errorf("runtime directory: %w", err)
 	}
-	p := &pendingSessions{s: s, path: pendingPath(dir, s.path), ids: map[string]bool{}, stop: make(chan struct{})}
+	p := &pendingSessions{
+		s: s, path: pendingPath(dir, s.path), delay: delay,
+		views: map[string]grant.Session{}, refs: map[string]int{},
+		full: make(chan struct{}, 1), stop: make(chan struct{}),
+	}
 	f, err := os.OpenFile(p.path, os.O_RDWR|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open pending sessions: %w", err)
@@ -112,7 +161,7 @@ func openPending(s *Store, dir string) (*pendingSessions, error) {
 	return p, nil
 }
 
-// replay commits the entries a killed jitd left pending. A line that does
+// replay commits the changes a killed jitd left pending. A line that does
 // not decode is skipped and counted: the last one may be torn.
 func (p *pendingSessions) replay() error {
 	if _, err := p.file.Seek(0, io.SeekStart); err != nil {
@@ -122,15 +171,14 @@ func (p *pendingSessions) replay() error {
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
 	for sc.Scan() {
 		var e pendingEntry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil || e.Session.ID == "" || e.Actor == "" {
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil || !e.valid() {
 			p.unreadable++
 			continue
 		}
-		if p.ids[e.Session.ID] {
-			continue
+		if v, ok := p.views[e.Session.ID]; ok && (e.Op == opOpen || v.State != grant.SessionOpen) {
+			continue // a line repeated; the commit skips what is stored already
 		}
-		p.ids[e.Session.ID] = true
-		p.entries = append(p.entries, e)
+		p.addLocked(e)
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("read %s: %w", p.path, err)
@@ -145,6 +193,48 @@ func (p *pendingSessions) replay() error {
 	return p.rewriteLocked()
 }
 
+// addLocked makes e pending in memory.
+func (p *pendingSessions) addLocked(e pendingEntry) {
+	p.entries = append(p.entries, e)
+	p.views[e.Session.ID] = e.Session
+	p.refs[e.Session.ID]++
+}
+
+// appendLocked writes e to the pending file and makes it pending. When the
+// file cannot take it, nothing of it stays there and the caller commits
+// the change directly.
+func (p *pendingSessions) appendLocked(e pendingEntry) error {
+	line, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encode session %s: %w", e.Session.ID, err)
+	}
+	if p.torn {
+		return errors.New("the pending file ends in a torn line")
+	}
+	n, err := p.file.Write(append(line, '\n'))
+	if err != nil {
+		// The runtime directory is full or broken. Cut off what was
+		// written, so that the next entry does not continue a torn line.
+		if n > 0 && p.file.Truncate(p.size) != nil {
+			p.torn = true // until a rewrite; replay skips the torn line
+		}
+		return err
+	}
+	p.size += int64(n)
+	p.addLocked(e)
+	if !p.running {
+		p.running = true
+		p.done.Add(1)
+		go p.committer()
+	} else if len(p.entries) >= pendingBatchMax {
+		select {
+		case p.full <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
 // open checks and registers a new session, as OpenSession.
 func (p *pendingSessions) open(sess grant.Session, a Audit) (grant.Session, error) {
 	p.mu.Lock()
@@ -156,7 +246,7 @@ func (p *pendingSessions) open(sess grant.Session, a Audit) (grant.Session, erro
 		if err := checkNewSession(tx, &sess, a, p.s.clock()); err != nil {
 			return err
 		}
-		id, err := drawID(tx, prefixSession, tx.Bucket([]byte(bucketSessions)), func(id string) bool { return p.ids[id] })
+		id, err := drawID(tx, prefixSession, tx.Bucket([]byte(bucketSessions)), func(id string) bool { _, ok := p.views[id]; return ok })
 		sess.ID = id
 		return err
 	})
@@ -165,40 +255,67 @@ func (p *pendingSessions) open(sess grant.Session, a Audit) (grant.Session, erro
 	}
 	sess.StartedAt = utc(sess.StartedAt)
 	e := pendingEntry{Session: sess, Actor: a.Actor, Reason: a.Reason, Fields: a.Fields}
-	line, err := json.Marshal(e)
-	if err != nil {
-		return sess, fmt.Errorf("encode session %s: %w", sess.ID, err)
-	}
-	n, err := 0, errors.New("the pending file ends in a torn line")
-	if !p.torn {
-		n, err = p.file.Write(append(line, '\n'))
-	}
-	if err != nil {
-		// The runtime directory is full or broken: commit this one the
-		// slow way rather than refuse it, and cut off what was written of
-		// it, so that the next entry does not continue a torn line.
-		if n > 0 && p.file.Truncate(p.size) != nil {
-			p.torn = true // until a rewrite; replay skips the torn line
-		}
+	if p.appendLocked(e) != nil {
+		// Commit this one the slow way rather than refuse it.
 		return sess, p.s.update(func(w *wtx) error { return w.addSession(&e.Session, a) })
-	}
-	p.size += int64(n)
-	p.entries = append(p.entries, e)
-	p.ids[sess.ID] = true
-	if !p.running {
-		p.running = true
-		p.done.Add(1)
-		go p.committer()
 	}
 	return sess, nil
 }
 
-// committer commits pending sessions until none are left, retrying with a
-// growing pause while the database refuses writes.
+// end ends session id as Store.endSession does. handled is false when the
+// pending file cannot take the end (or the store is closing): the caller
+// then commits it directly.
+func (p *pendingSessions) end(id string, state grant.SessionState, exit *int, at time.Time, a Audit) (sess grant.Session, handled bool, err error) {
+	if err := a.validate(); err != nil {
+		return sess, true, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return sess, false, nil
+	}
+	sess, ok := p.views[id]
+	if !ok {
+		// Not pending: the database has its latest state, and nothing
+		// changes it but what goes through here under p.mu.
+		err := p.s.view(func(tx *bolt.Tx) error {
+			var err error
+			sess, err = getSession(tx, id)
+			return err
+		})
+		if err != nil {
+			return sess, true, err
+		}
+	}
+	if sess.State != grant.SessionOpen {
+		return sess, true, &AlreadyEndedError{What: "session", ID: sess.ID, State: string(sess.State), EndedAt: sess.EndedAt}
+	}
+	if at.IsZero() {
+		at = p.s.clock()
+	}
+	endSessionAs(&sess, state, exit, at, a.Reason)
+	if p.appendLocked(pendingEntry{Op: opEnd, Session: sess, Actor: a.Actor, Reason: a.Reason, Fields: a.Fields}) != nil {
+		return grant.Session{}, false, nil
+	}
+	return sess, true, nil
+}
+
+// committer commits pending changes in batches until none are left:
+// each batch waits out the delay (or until pendingBatchMax changes are
+// pending), and a failed commit is retried with a growing pause.
 func (p *pendingSessions) committer() {
 	defer p.done.Done()
-	pause := 10 * time.Millisecond
+	wait, pause := p.delay, 10*time.Millisecond
 	for {
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-p.stop:
+			case <-p.full:
+			case <-t.C:
+			}
+			t.Stop()
+		}
 		err := p.commit()
 		p.mu.Lock()
 		if len(p.entries) == 0 || p.closed {
@@ -208,18 +325,14 @@ func (p *pendingSessions) committer() {
 		}
 		p.mu.Unlock()
 		if err == nil {
-			pause = 10 * time.Millisecond
+			wait, pause = p.delay, 10*time.Millisecond
 			continue
 		}
-		select {
-		case <-p.stop:
-		case <-time.After(pause):
-		}
-		pause = min(2*pause, time.Second)
+		wait, pause = pause, min(2*pause, time.Second)
 	}
 }
 
-// commit writes the sessions pending now to the database in one
+// commit writes the changes pending now to the database in one
 // transaction, then drops them from the pending file.
 func (p *pendingSessions) commit() error {
 	p.commitMu.Lock()
@@ -231,16 +344,8 @@ func (p *pendingSessions) commit() error {
 		return nil
 	}
 	err := p.s.update(func(w *wtx) error {
-		sessions := w.bucket(bucketSessions)
 		for i := range batch {
-			e := &batch[i]
-			if sessions.Get([]byte(e.Session.ID)) != nil {
-				continue // committed before jitd was killed
-			}
-			// The grant was checked at registration. If it ended since,
-			// the session is still real: it is recorded, and ending it is
-			// the enforcer's work (it saw the session while pending).
-			if err := w.addSession(&e.Session, e.audit()); err != nil {
+			if err := w.applyPending(&batch[i]); err != nil {
 				return err
 			}
 		}
@@ -254,10 +359,49 @@ func (p *pendingSessions) commit() error {
 	}
 	p.lastErr = nil
 	for _, e := range batch {
-		delete(p.ids, e.Session.ID)
+		id := e.Session.ID
+		if p.refs[id]--; p.refs[id] <= 0 {
+			delete(p.refs, id)
+			delete(p.views, id)
+		}
 	}
 	p.entries = slices.Clone(p.entries[len(batch):])
-	return p.rewriteLocked()
+	// The batch is in the database whatever happens to the file: a file
+	// that keeps committed lines only makes a replay skip them. So a
+	// failed rewrite is reported (PendingSessionError), not returned.
+	if err := p.rewriteLocked(); err != nil {
+		p.lastErr = err
+	}
+	return nil
+}
+
+// applyPending writes one pending change, unless the database has it
+// already (committed before jitd was killed, and replayed now).
+func (w *wtx) applyPending(e *pendingEntry) error {
+	stored := w.bucket(bucketSessions).Get([]byte(e.Session.ID))
+	switch e.Op {
+	case opEnd:
+		if stored == nil {
+			return nil // pruned since, or never stored: nothing left to end
+		}
+		sess, err := decodeSession(e.Session.ID, stored)
+		if err != nil {
+			return err
+		}
+		if sess.State != grant.SessionOpen {
+			return nil
+		}
+		endSessionAs(&sess, e.Session.State, e.Session.ExitStatus, e.Session.EndedAt, e.Session.EndReason)
+		return w.recordEnd(&sess, e.audit())
+	default:
+		if stored != nil {
+			return nil
+		}
+		// The grant was checked at registration. If it ended since, the
+		// session is still real: it is recorded, and ending it is the
+		// enforcer's work (it saw the session while pending).
+		return w.addSession(&e.Session, e.audit())
+	}
 }
 
 // rewriteLocked makes the pending file hold exactly the pending entries:
@@ -299,11 +443,11 @@ func (p *pendingSessions) rewriteLocked() error {
 	return nil
 }
 
-// flushIf commits the pending sessions first if id is one of them, so that
-// a change to the session finds it in the database.
+// flushIf commits the pending changes first if session id has one, so
+// that a direct change to the session finds it in the database as it is.
 func (p *pendingSessions) flushIf(id string) error {
 	p.mu.Lock()
-	pending := p.ids[id]
+	_, pending := p.views[id]
 	p.mu.Unlock()
 	if !pending {
 		return nil
@@ -311,31 +455,31 @@ func (p *pendingSessions) flushIf(id string) error {
 	return p.commit()
 }
 
-// get returns session id if it is pending.
+// get returns session id as its pending changes leave it, if it has any.
 func (p *pendingSessions) get(id string) (grant.Session, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.ids[id] {
-		return grant.Session{}, false
-	}
-	for _, e := range p.entries {
-		if e.Session.ID == id {
-			return e.Session, true
-		}
-	}
-	return grant.Session{}, false
+	sess, ok := p.views[id]
+	return sess, ok
 }
 
-// snapshot returns the pending sessions keep selects. Take it before
-// reading the database: a session leaves the pending set only after its
-// commit, so a later read of the database finds whatever left meanwhile.
+// snapshot returns the sessions with pending changes that keep selects,
+// in their latest state. Take it before reading the database: a change
+// leaves the pending set only after its commit, so a later read of the
+// database finds whatever left meanwhile.
 func (p *pendingSessions) snapshot(keep func(*grant.Session) bool) []grant.Session {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []grant.Session
+	seen := make(map[string]bool, len(p.views))
 	for i := range p.entries {
-		if keep == nil || keep(&p.entries[i].Session) {
-			out = append(out, p.entries[i].Session)
+		id := p.entries[i].Session.ID
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if sess := p.views[id]; keep == nil || keep(&sess) {
+			out = append(out, sess)
 		}
 	}
 	return out
@@ -363,26 +507,33 @@ func (p *pendingSessions) close() error {
 	return nil
 }
 
-// mergeSessions adds the pending sessions to what the database returned,
-// once each.
-func mergeSessions(stored, pending []grant.Session) []grant.Session {
+// mergeSessions puts the pending sessions in place of what the database
+// returned for them, and adds the rest; with openOnly, a pending session
+// that has ended is left out (the database returned it as still open).
+func mergeSessions(stored, pending []grant.Session, openOnly bool) []grant.Session {
 	if len(pending) == 0 {
 		return stored
 	}
-	seen := make(map[string]bool, len(stored))
-	for _, s := range stored {
-		seen[s.ID] = true
-	}
+	over := make(map[string]bool, len(pending))
 	for _, s := range pending {
-		if !seen[s.ID] {
-			stored = append(stored, s)
+		over[s.ID] = true
+	}
+	out := stored[:0:0]
+	for _, s := range stored {
+		if !over[s.ID] {
+			out = append(out, s)
 		}
 	}
-	return stored
+	for _, s := range pending {
+		if !openOnly || s.State == grant.SessionOpen {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // SessionRecovery says what Open found left pending by a jitd that was
-// killed: sessions committed now, and lines that could not be read.
+// killed: session changes committed now, and lines that could not be read.
 func (s *Store) SessionRecovery() (replayed, unreadable int) {
 	if s.pending == nil {
 		return 0, 0
@@ -390,9 +541,10 @@ func (s *Store) SessionRecovery() (replayed, unreadable int) {
 	return s.pending.replayed, s.pending.unreadable
 }
 
-// PendingSessionError is the last failed background commit of sessions,
-// nil when the last commit succeeded: the sessions are enforced meanwhile,
-// but not yet in the database.
+// PendingSessionError is the last failed background commit of session
+// changes (or rewrite of the pending file), nil once a later commit
+// succeeded: the sessions are enforced meanwhile, but their changes are
+// not yet in the database.
 func (s *Store) PendingSessionError() error {
 	if s.pending == nil {
 		return nil

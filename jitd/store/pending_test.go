@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/jitpam/jit/jitd/grant"
 )
 
@@ -43,14 +45,34 @@ func TestPendingSessionMeetsRevocation(t *testing.T) {
 		t.Fatalf("open sessions of the revoked grant = %v, %v; want the pending %s", sessionIDs(got), err, sess.ID)
 	}
 	wantErr(t, lateErr, ErrAlreadyEnded)
-	// Ending it commits it first.
+	// Its end is pending too, and committed with its registration.
 	term, err := s.TerminateSession(sess.ID, time.Time{}, Audit{Actor: "jitd", Reason: "grant revoked"})
 	if err != nil || term.State != grant.SessionTerminated {
 		t.Fatalf("terminate pending session: %+v, %v", term, err)
 	}
-	if n := storedSessions(t, s); n != 1 {
-		t.Fatalf("%d sessions stored, want 1", n)
+	if got, err := s.OpenSessionsForGrant(g.ID); err != nil || len(got) != 0 {
+		t.Fatalf("open sessions after the pending end = %v, %v; want none", sessionIDs(got), err)
 	}
+	if err := s.pending.commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := storedSession(t, s, sess.ID); got.State != grant.SessionTerminated || got.EndReason != "grant revoked" {
+		t.Fatalf("stored after the commit: %+v", got)
+	}
+}
+
+// storedSession reads session id from the database itself.
+func storedSession(t testing.TB, s *Store, id string) grant.Session {
+	t.Helper()
+	var sess grant.Session
+	if err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		sess, err = getSession(tx, id)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return sess
 }
 
 // Open commits what a killed jitd left pending, skips a torn last line,
@@ -156,24 +178,30 @@ func TestPendingRefusesUnsafePlaces(t *testing.T) {
 	}
 }
 
-// A registration that cannot be written to the pending file is committed
-// directly rather than refused.
+// A registration or an end that cannot be written to the pending file is
+// committed directly rather than refused.
 func TestPendingWriteFailureCommitsDirectly(t *testing.T) {
 	s, c, _ := openPendingTest(t)
 	g := mustCreate(t, s, sudoGrant("alice", c.Now().Add(time.Hour)))
-	ro, err := os.Open(s.pending.path)
-	if err != nil {
-		t.Fatal(err)
+	unwritable := func(do func()) {
+		t.Helper()
+		ro, err := os.Open(s.pending.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ro.Close()
+		s.pending.mu.Lock()
+		rw := s.pending.file
+		s.pending.file = ro // writes fail (EBADF)
+		s.pending.mu.Unlock()
+		do()
+		s.pending.mu.Lock()
+		s.pending.file = rw
+		s.pending.mu.Unlock()
 	}
-	s.pending.mu.Lock()
-	rw := s.pending.file
-	s.pending.file = ro // writes fail (EBADF)
-	s.pending.mu.Unlock()
-	sess, err := s.OpenSession(sudoSession("alice", g.ID, 100), Audit{Actor: "root"})
-	s.pending.mu.Lock()
-	s.pending.file = rw
-	s.pending.mu.Unlock()
-	ro.Close()
+	var sess grant.Session
+	var err error
+	unwritable(func() { sess, err = s.OpenSession(sudoSession("alice", g.ID, 100), Audit{Actor: "root"}) })
 	if err != nil {
 		t.Fatalf("OpenSession with an unwritable pending file: %v", err)
 	}
@@ -183,4 +211,113 @@ func TestPendingWriteFailureCommitsDirectly(t *testing.T) {
 	if got, err := s.GetSession(sess.ID); err != nil || got.State != grant.SessionOpen {
 		t.Fatalf("GetSession: %+v, %v", got, err)
 	}
+
+	// A pending session whose end cannot be written: its registration is
+	// committed first, then the end.
+	pending, err := s.OpenSession(sudoSession("alice", g.ID, 101), Audit{Actor: "root"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exit := 1
+	for _, id := range []string{sess.ID, pending.ID} {
+		unwritable(func() { _, err = s.CloseSession(id, &exit, time.Time{}, Audit{Actor: "root"}) })
+		if err != nil {
+			t.Fatalf("CloseSession(%s) with an unwritable pending file: %v", id, err)
+		}
+		if got := storedSession(t, s, id); got.State != grant.SessionClosed || got.ExitStatus == nil || *got.ExitStatus != 1 {
+			t.Fatalf("%s stored right after the fallback: %+v", id, got)
+		}
+	}
+	_, err = s.CloseSession(pending.ID, &exit, time.Time{}, Audit{Actor: "root"})
+	wantErr(t, err, ErrAlreadyEnded)
+}
+
+// Ends left pending are replayed in order after their registrations: an
+// end of a session registered in the same file, an end of a session
+// already in the database, a repeated end (applied once) and the end of a
+// session the database does not have (nothing to apply).
+func TestPendingEndsReplay(t *testing.T) {
+	c := newClock()
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	s := openWith(t, dir, Options{Now: c.Now, RuntimeDir: run})
+	g := mustCreate(t, s, sudoGrant("alice", c.Now().Add(time.Hour)))
+	stored, err := s.OpenSession(sudoSession("alice", g.ID, 99), Audit{Actor: "root"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	line := func(e pendingEntry) string {
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	fresh := sudoSession("alice", g.ID, 100)
+	fresh.ID, fresh.State, fresh.StartedAt = "s-0000000a", grant.SessionOpen, c.Now()
+	closed := fresh
+	exit := 5
+	endSessionAs(&closed, grant.SessionClosed, &exit, c.Now().Add(time.Second), "command exited")
+	terminated := stored
+	endSessionAs(&terminated, grant.SessionTerminated, nil, c.Now().Add(2*time.Second), "grant revoked")
+	unknown := terminated
+	unknown.ID = "s-0000dead"
+	lines := []string{
+		line(pendingEntry{Session: fresh, Actor: "root"}),
+		line(pendingEntry{Op: opEnd, Session: closed, Actor: "root", Reason: "command exited"}),
+		line(pendingEntry{Op: opEnd, Session: terminated, Actor: "jitd", Reason: "grant revoked"}),
+		line(pendingEntry{Op: opEnd, Session: terminated, Actor: "jitd", Reason: "grant revoked"}),
+		line(pendingEntry{Op: opEnd, Session: unknown, Actor: "jitd", Reason: "grant revoked"}),
+		line(pendingEntry{Op: "rewind", Session: fresh, Actor: "root"}), // an op this jitd does not know
+	}
+	body := strings.Join(lines, "\n") + "\n" + `{"op":"end","session":{"id":"s-0000000a","st` // torn
+	path := pendingPath(run, filepath.Join(dir, FileName))
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openWith(t, dir, Options{Now: c.Now, RuntimeDir: run})
+	if replayed, unreadable := s.SessionRecovery(); replayed != 4 || unreadable != 2 {
+		t.Fatalf("SessionRecovery = %d replayed, %d unreadable; want 4, 2", replayed, unreadable)
+	}
+	if got := storedSession(t, s, fresh.ID); got.State != grant.SessionClosed || got.ExitStatus == nil || *got.ExitStatus != 5 ||
+		!got.EndedAt.Equal(closed.EndedAt) || got.EndReason != "command exited" {
+		t.Fatalf("replayed close: %+v", got)
+	}
+	if got := storedSession(t, s, stored.ID); got.State != grant.SessionTerminated || got.EndReason != "grant revoked" || !got.EndedAt.Equal(terminated.EndedAt) {
+		t.Fatalf("replayed termination: %+v", got)
+	}
+	if _, err := s.GetSession(unknown.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the end of an unknown session created it: %v", err)
+	}
+	recs, err := s.AuditSince(time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := map[string][]Event{}
+	for _, r := range recs {
+		if r.SessionID != "" {
+			events[r.SessionID] = append(events[r.SessionID], r.Event)
+		}
+	}
+	want := map[string][]Event{
+		stored.ID: {EventSessionOpened, EventSessionTerminated},
+		fresh.ID:  {EventSessionOpened, EventSessionClosed},
+	}
+	for id, w := range want {
+		if !slices.Equal(events[id], w) {
+			t.Errorf("session %s audit events %v, want %v", id, events[id], w)
+		}
+	}
+	if len(events) != len(want) {
+		t.Errorf("audit records for sessions %v, want only %v and %v", events, stored.ID, fresh.ID)
+	}
+	if _, err := s.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	checkIndexes(t, s)
 }

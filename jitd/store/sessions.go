@@ -89,7 +89,7 @@ func sessionFields(sess *grant.Session) map[string]string {
 //
 // With Options.RuntimeDir the session is acknowledged once it is in the
 // runtime directory's pending file and committed to the database in the
-// background (see pending.go); without it, once the commit is on disk.
+// next batch (see pending.go); without it, once the commit is on disk.
 func (s *Store) OpenSession(sess grant.Session, a Audit) (grant.Session, error) {
 	var err error
 	if s.pending != nil {
@@ -169,17 +169,24 @@ func (w *wtx) addSession(sess *grant.Session, a Audit) error {
 }
 
 func (s *Store) endSession(id string, state grant.SessionState, exit *int, at time.Time, a Audit) (grant.Session, error) {
-	var out grant.Session
+	id = normID(id)
 	if s.pending != nil {
-		if err := s.pending.flushIf(normID(id)); err != nil {
-			return out, err
+		sess, handled, err := s.pending.end(id, state, exit, at, a)
+		if handled {
+			return sess, err
+		}
+		// The pending file cannot take it: commit it directly, after
+		// what is pending for the session.
+		if err := s.pending.flushIf(id); err != nil {
+			return grant.Session{}, err
 		}
 	}
+	var out grant.Session
 	err := s.update(func(w *wtx) error {
 		if err := a.validate(); err != nil {
 			return err
 		}
-		sess, err := getSession(w.tx, normID(id))
+		sess, err := getSession(w.tx, id)
 		if err != nil {
 			return err
 		}
@@ -189,26 +196,37 @@ func (s *Store) endSession(id string, state grant.SessionState, exit *int, at ti
 		if at.IsZero() {
 			at = w.now
 		}
-		sess.State, sess.EndedAt, sess.EndReason = state, at, a.Reason
-		if exit != nil {
-			v := *exit
-			sess.ExitStatus = &v
-		}
-		if err := w.putSession(&sess); err != nil {
-			return err
-		}
+		endSessionAs(&sess, state, exit, at, a.Reason)
 		out = sess
-		fields := map[string]string{"ended_at": fmtTime(sess.EndedAt), "pid": strconv.Itoa(sess.PID)}
-		if sess.ExitStatus != nil {
-			fields["exit_status"] = strconv.Itoa(*sess.ExitStatus)
-		}
-		ev := EventSessionClosed
-		if state == grant.SessionTerminated {
-			ev = EventSessionTerminated
-		}
-		return w.audit(ev, a, AuditRecord{User: sess.User, GrantID: sess.GrantID, SessionID: sess.ID}, fields)
+		return w.recordEnd(&sess, a)
 	})
 	return out, err
+}
+
+// endSessionAs sets what ending sess records about the end.
+func endSessionAs(sess *grant.Session, state grant.SessionState, exit *int, at time.Time, reason string) {
+	sess.State, sess.EndedAt, sess.EndReason = state, utc(at), reason
+	sess.ExitStatus = nil
+	if exit != nil {
+		v := *exit
+		sess.ExitStatus = &v
+	}
+}
+
+// recordEnd writes an ended session and the audit record of its end.
+func (w *wtx) recordEnd(sess *grant.Session, a Audit) error {
+	if err := w.putSession(sess); err != nil {
+		return err
+	}
+	fields := map[string]string{"ended_at": fmtTime(sess.EndedAt), "pid": strconv.Itoa(sess.PID)}
+	if sess.ExitStatus != nil {
+		fields["exit_status"] = strconv.Itoa(*sess.ExitStatus)
+	}
+	ev := EventSessionClosed
+	if sess.State == grant.SessionTerminated {
+		ev = EventSessionTerminated
+	}
+	return w.audit(ev, a, AuditRecord{User: sess.User, GrantID: sess.GrantID, SessionID: sess.ID}, fields)
 }
 
 // CloseSession records that a session ended by itself (the command exited,
@@ -293,7 +311,7 @@ func (s *Store) ListSessions(f SessionFilter) ([]grant.Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)
 	}
-	out = mergeSessions(out, pending)
+	out = mergeSessions(out, pending, f.OpenOnly)
 	slices.SortFunc(out, func(a, b grant.Session) int {
 		if c := a.StartedAt.Compare(b.StartedAt); c != 0 {
 			return c
@@ -351,7 +369,7 @@ func (s *Store) OpenSessionsForGrant(grantID string) ([]grant.Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sessions for grant %s: %w", id, err)
 	}
-	return mergeSessions(out, pending), nil
+	return mergeSessions(out, pending, true), nil
 }
 
 // OpenSessions returns every open session, with or without a grant: what
@@ -369,5 +387,5 @@ func (s *Store) OpenSessions() ([]grant.Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sessions: %w", err)
 	}
-	return mergeSessions(out, pending), nil
+	return mergeSessions(out, pending, true), nil
 }

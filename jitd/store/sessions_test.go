@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,8 +21,9 @@ func sudoSession(user, grantID string, pid int) grant.Session {
 }
 
 // TestSessions runs once with sessions committed before OpenSession
-// returns, and once with a runtime directory, where they are read while
-// still pending (their commit is held back) until the first close.
+// returns, and once with a runtime directory and a commit delay longer
+// than the test, where every registration and end is read while still
+// pending, and read again from the database once committed.
 func TestSessions(t *testing.T) {
 	t.Run("committed", func(t *testing.T) { testSessions(t, false) })
 	t.Run("pending", func(t *testing.T) { testSessions(t, true) })
@@ -31,13 +31,9 @@ func TestSessions(t *testing.T) {
 
 func testSessions(t *testing.T, pending bool) {
 	s, c := openTest(t)
-	release := func() {}
 	if pending {
 		dir := t.TempDir()
-		s = openWith(t, dir, Options{Now: c.Now, RuntimeDir: filepath.Join(dir, "run")})
-		s.pending.commitMu.Lock()
-		release = sync.OnceFunc(s.pending.commitMu.Unlock)
-		defer release()
+		s = openWith(t, dir, Options{Now: c.Now, RuntimeDir: filepath.Join(dir, "run"), SessionCommitDelay: time.Hour})
 	}
 	g := mustCreate(t, s, sudoGrant("alice", c.Now().Add(time.Hour)))
 	other := mustCreate(t, s, sudoGrant("alice", c.Now().Add(time.Hour)))
@@ -103,7 +99,11 @@ func testSessions(t *testing.T, pending bool) {
 		if cnt, err := s.Counts(); err != nil || cnt.OpenSessions != 4 || cnt.Sessions != 4 {
 			t.Fatalf("Counts with 4 pending sessions: %+v, %v", cnt, err)
 		}
-		release()
+		// s3 and s4 are read from the database from here on, s1 and s2
+		// with their ends pending over it.
+		if err := s.pending.commit(); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	exit := 3
@@ -140,18 +140,45 @@ func testSessions(t *testing.T, pending bool) {
 	_, err = s.OpenSession(sudoSession("alice", g.ID, 103), Audit{Actor: "root"})
 	wantErr(t, err, ErrAlreadyEnded)
 
-	got, err = s.ListSessions(SessionFilter{})
-	check("ListSessions", got, err, s1, s2, s3, s4)
-	got, err = s.ListSessions(SessionFilter{OpenOnly: true})
-	check("ListSessions open", got, err, s3, s4)
-	got, err = s.ListSessions(SessionFilter{User: "alice"})
-	check("ListSessions alice", got, err, s1, s2, s3)
-	got, err = s.ListSessions(SessionFilter{GrantID: g.ID})
-	check("ListSessions grant", got, err, s1, s2)
-	got, err = s.ListSessions(SessionFilter{OpenOnly: true, GrantID: other.ID})
-	check("ListSessions open grant", got, err, s3)
-	got, err = s.ListSessions(SessionFilter{Kind: grant.KindLogin})
-	check("ListSessions login", got, err, s4)
+	lists := func(when string) {
+		t.Helper()
+		got, err = s.ListSessions(SessionFilter{})
+		check("ListSessions"+when, got, err, s1, s2, s3, s4)
+		got, err = s.ListSessions(SessionFilter{OpenOnly: true})
+		check("ListSessions open"+when, got, err, s3, s4)
+		got, err = s.ListSessions(SessionFilter{User: "alice"})
+		check("ListSessions alice"+when, got, err, s1, s2, s3)
+		got, err = s.ListSessions(SessionFilter{GrantID: g.ID})
+		check("ListSessions grant"+when, got, err, s1, s2)
+		got, err = s.ListSessions(SessionFilter{OpenOnly: true, GrantID: other.ID})
+		check("ListSessions open grant"+when, got, err, s3)
+		got, err = s.ListSessions(SessionFilter{Kind: grant.KindLogin})
+		check("ListSessions login"+when, got, err, s4)
+		got, err = s.OpenSessions()
+		check("OpenSessions"+when, got, err, s3, s4)
+		if cnt, err := s.Counts(); err != nil || cnt.OpenSessions != 2 || cnt.Sessions != 4 {
+			t.Fatalf("Counts%s: %+v, %v; want 2 open of 4", when, cnt, err)
+		}
+		if one, err := s.GetSession(s2.ID); err != nil || one.State != grant.SessionTerminated {
+			t.Fatalf("GetSession(%s)%s = %+v, %v", s2.ID, when, one, err)
+		}
+	}
+	lists("")
+	if pending {
+		if got := storedSession(t, s, s1.ID); got.State != grant.SessionOpen {
+			t.Fatalf("%s is %s in the database while its end is pending", s1.ID, got.State)
+		}
+		if err := s.pending.commit(); err != nil {
+			t.Fatal(err)
+		}
+		if n := storedSessions(t, s); n != 4 {
+			t.Fatalf("%d sessions in the database after the commit, want 4", n)
+		}
+		lists(" after the commit")
+		if got := storedSession(t, s, s1.ID); got.State != grant.SessionClosed || got.ExitStatus == nil || *got.ExitStatus != 3 {
+			t.Fatalf("%s in the database after the commit: %+v", s1.ID, got)
+		}
+	}
 	checkIndexes(t, s)
 
 	if _, err := s.OpenSessionsForGrant(""); !errors.Is(err, ErrInvalid) {

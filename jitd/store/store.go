@@ -43,11 +43,16 @@ type Options struct {
 	// goroutine after the write lock is released; records of concurrent
 	// transactions may arrive out of order (Seq tells the order).
 	OnAudit func(AuditRecord)
-	// RuntimeDir, if set, is where session registrations wait for their
-	// commit (see pending.go): OpenSession then returns before the commit
-	// is on disk. It must be a directory only root can write, on a
-	// file system that is emptied at boot (jitd: /run/jitd).
+	// RuntimeDir, if set, is where session registrations and ends wait
+	// for their commit (see pending.go): OpenSession, CloseSession and
+	// TerminateSession then return before the commit is on disk. It must
+	// be a directory only root can write, on a file system that is
+	// emptied at boot (jitd: /run/jitd).
 	RuntimeDir string
+	// SessionCommitDelay is how long pending session changes wait so that
+	// they are committed together; zero means
+	// DefaultSessionCommitDelay, negative commits each at once.
+	SessionCommitDelay time.Duration
 }
 
 // Store is jitd's open state database. Its methods are safe for concurrent
@@ -57,7 +62,7 @@ type Store struct {
 	path    string
 	now     func() time.Time
 	onAudit func(AuditRecord)
-	// pending holds session registrations not yet committed; nil without
+	// pending holds session changes not yet committed; nil without
 	// Options.RuntimeDir.
 	pending *pendingSessions
 }
@@ -144,7 +149,14 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if opts.RuntimeDir != "" {
-		p, err := openPending(s, opts.RuntimeDir)
+		delay := opts.SessionCommitDelay
+		switch {
+		case delay == 0:
+			delay = DefaultSessionCommitDelay
+		case delay < 0:
+			delay = 0
+		}
+		p, err := openPending(s, opts.RuntimeDir, delay)
 		if err != nil {
 			_ = db.Close()
 			return nil, fmt.Errorf("open %s: %w", path, err)
@@ -345,10 +357,28 @@ func (s *Store) Counts() (Counts, error) {
 		pending = s.pending.snapshot(nil)
 	}
 	err := s.view(func(tx *bolt.Tx) error {
+		// A pending session counts as it is now; the database may hold
+		// it in an earlier state, or not at all.
 		for _, sess := range pending {
-			if tx.Bucket([]byte(bucketSessions)).Get([]byte(sess.ID)) == nil {
+			open := sess.State == grant.SessionOpen
+			v := tx.Bucket([]byte(bucketSessions)).Get([]byte(sess.ID))
+			if v == nil {
 				c.Sessions++
-				c.OpenSessions++
+				if open {
+					c.OpenSessions++
+				}
+				continue
+			}
+			stored, err := decodeSession(sess.ID, v)
+			if err != nil {
+				return err
+			}
+			if wasOpen := stored.State == grant.SessionOpen; wasOpen != open {
+				if open {
+					c.OpenSessions++
+				} else {
+					c.OpenSessions--
+				}
 			}
 		}
 		n := func(name string) int { return tx.Bucket([]byte(name)).Stats().KeyN }

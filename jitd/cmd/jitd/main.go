@@ -62,7 +62,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.config, "config", policy.DefaultPath, "policy file")
 	fs.StringVar(&o.socket, "socket", "", "Unix socket to listen on (overrides the policy file)")
 	fs.StringVar(&o.stateDir, "state", "", "state directory (overrides the policy file)")
-	fs.StringVar(&o.runtimeDir, "runtime-dir", defaultRuntimeDir(), "where session registrations wait for their commit: root-only, emptied at boot")
+	fs.StringVar(&o.runtimeDir, "runtime-dir", defaultRuntimeDir(), "where session registrations and ends wait for their commit: root-only, emptied at boot")
 	fs.BoolVar(&o.checkConfig, "check-config", false, "validate the policy file and exit")
 	fs.StringVar(&o.logLevel, "log-level", "info", "trace, debug, info, warn or error")
 	fs.BoolVar(&o.logJSON, "log-json", false, "log JSON lines")
@@ -150,7 +150,7 @@ func serve(o options, pol *policy.Policy, log hclog.Logger) error {
 		}
 	}()
 	if replayed, unreadable := st.SessionRecovery(); replayed+unreadable > 0 {
-		log.Warn("committed session registrations a stopped jitd left pending", "sessions", replayed, "unreadable_lines", unreadable, "runtime_dir", o.runtimeDir)
+		log.Warn("committed session changes a stopped jitd left pending", "changes", replayed, "unreadable_lines", unreadable, "runtime_dir", o.runtimeDir)
 	}
 
 	srv, err := server.New(server.Config{
