@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"os"
 	"strings"
 )
 
@@ -108,7 +107,7 @@ func backgroundRequested(args []string) bool {
 
 // sudoArgs returns this process's arguments after argv[0].
 func sudoArgs() []string {
-	raw, err := os.ReadFile("/proc/self/cmdline")
+	raw, err := readProcFile("/proc/self/cmdline")
 	if err != nil {
 		return nil
 	}

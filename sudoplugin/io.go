@@ -46,7 +46,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -720,7 +719,7 @@ func (r *recorder) failure() string {
 func terminateChildren() {
 	tasks, _ := filepath.Glob("/proc/self/task/*/children")
 	for _, t := range tasks {
-		b, err := os.ReadFile(t)
+		b, err := readProcFile(t)
 		if err != nil {
 			continue
 		}
