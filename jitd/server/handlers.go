@@ -60,9 +60,18 @@ func storeErr(err error) *apiErr {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(api.ErrorBody{Error: &api.Error{Code: api.CodeInternal, Message: "encode answer: " + err.Error()}})
+	}
+	b = append(b, '\n')
+	// A known length lets the answer leave at once when the handler
+	// flushes it and goes on (see caller.later), without chunking.
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(b)
 }
 
 func writeError(w http.ResponseWriter, err error) {
@@ -117,6 +126,11 @@ type caller struct {
 	Groups   []string
 	root     bool
 	approver bool
+
+	// later is work for after the answer has been sent: what the caller
+	// need not wait for, such as writing a decision to journald while
+	// sudo goes on to run the command.
+	later []func()
 }
 
 func (s *Server) caller(r *http.Request) (*caller, error) {
@@ -235,7 +249,10 @@ func (s *Server) check(c *caller, req *api.CheckRequest) (*api.Decision, error) 
 		out.Hint = requestHint(req)
 	}
 	if !req.DryRun {
-		s.auditDecision(c, req, out, now)
+		// The answer does not wait for journald; the plugin writes its
+		// own record of what it ran, and the chain gets the decision in
+		// a batch either way.
+		c.later = append(c.later, func() { s.auditDecision(c, req, out, now) })
 	}
 	return out, nil
 }

@@ -199,9 +199,15 @@ func (s *Server) api(h func(http.ResponseWriter, *http.Request, *caller) (int, a
 		status, body, err := h(w, r, c)
 		if err != nil {
 			writeError(w, err)
-			return
+		} else {
+			writeJSON(w, status, body)
 		}
-		writeJSON(w, status, body)
+		if len(c.later) > 0 {
+			_ = http.NewResponseController(w).Flush()
+			for _, f := range c.later {
+				f()
+			}
+		}
 	}
 }
 
