@@ -125,6 +125,9 @@ func (sb *Sandbox) build() error {
 	if err := sb.Overlay("/etc"); err != nil {
 		return err
 	}
+	if err := sb.devLog(); err != nil {
+		return err
+	}
 	for _, dir := range []string{"/run", "/var/log", "/var/lib/sudo", "/home"} {
 		if err := sb.Tmpfs(dir, 0o755); err != nil {
 			return err
