@@ -72,9 +72,13 @@ type target struct {
 	uid   int
 	gid   int
 	group string // the -g group's name, "" for the user's own
-	gids  []int  // supplementary groups
 	home  string
 	shell string
+	// groups returns the supplementary groups. Listing them goes through
+	// every NSS source (systemd's module is loaded for it), about half a
+	// millisecond, so target starts it and check_policy asks jitd
+	// meanwhile.
+	groups func() []int
 }
 
 // buildEnv returns the command's environment: the kept variables of the

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jitpam/jit/jitd/api"
@@ -205,9 +206,13 @@ func (p *plugin) commandInfo(command string, t target, cwd string, timeout time.
 	if p.user.umask >= 0 {
 		umask |= p.user.umask
 	}
-	gids := make([]string, 0, len(t.gids)+1)
+	var supplementary []int
+	if t.groups != nil {
+		supplementary = t.groups()
+	}
+	gids := make([]string, 0, len(supplementary)+1)
 	seen := map[int]bool{}
-	for _, g := range append([]int{t.gid}, t.gids...) {
+	for _, g := range append([]int{t.gid}, supplementary...) {
 		if !seen[g] {
 			seen[g] = true
 			gids = append(gids, strconv.Itoa(g))
@@ -268,13 +273,9 @@ func (p *plugin) target() (target, error) {
 	t.uid, _ = strconv.Atoi(pw.Uid)
 	t.gid, _ = strconv.Atoi(pw.Gid)
 	t.shell = loginShell(pw.Username)
-	if ids, err := pw.GroupIds(); err == nil {
-		for _, id := range ids {
-			if n, err := strconv.Atoi(id); err == nil {
-				t.gids = append(t.gids, n)
-			}
-		}
-	}
+	listed := make(chan []int, 1)
+	go func() { listed <- groupIDs(pw) }()
+	t.groups = sync.OnceValue(func() []int { return <-listed })
 	if hasGroup {
 		g, err := lookupGroup(group)
 		if err != nil {
@@ -284,6 +285,22 @@ func (p *plugin) target() (target, error) {
 		t.gid, _ = strconv.Atoi(g.Gid)
 	}
 	return t, nil
+}
+
+// groupIDs lists u's supplementary groups; none if the lookup fails, as
+// for a user the group database does not know.
+func groupIDs(u *user.User) []int {
+	ids, err := u.GroupIds()
+	if err != nil {
+		return nil
+	}
+	gids := make([]int, 0, len(ids))
+	for _, id := range ids {
+		if n, err := strconv.Atoi(id); err == nil {
+			gids = append(gids, n)
+		}
+	}
+	return gids
 }
 
 // lookupUser accepts a name or sudo's "#uid".
