@@ -85,7 +85,15 @@ func Unavailable(err error) bool {
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
 	var body []byte
 	if in != nil {
-		b, err := json.Marshal(in)
+		var b []byte
+		var err error
+		if m, ok := in.(json.Marshaler); ok {
+			// A request that encodes itself (checkjson.go) is sent as it
+			// does, without encoding/json's first-use reflection.
+			b, err = m.MarshalJSON()
+		} else {
+			b, err = json.Marshal(in)
+		}
 		if err != nil {
 			return fmt.Errorf("encode request: %w", err)
 		}
