@@ -677,6 +677,51 @@ func TestSudoSession(t *testing.T) {
 	if len(ss) != 1 || ss[0].State != grant.SessionClosed || ss[0].ExitStatus == nil || *ss[0].ExitStatus != 7 {
 		t.Fatalf("want one closed session with exit status 7, got %+v", ss)
 	}
+	// The end is in journald from jitd; the plugin writes none of its own
+	// when jitd took it.
+	closed := sb.WaitJournal(10*time.Second, nil, "SYSLOG_IDENTIFIER=jitd", "JIT_EVENT=session.closed", "JIT_SESSION_ID="+open.ID)
+	checkFields(t, closed[0], map[string]string{"JIT_EXIT_STATUS": "7", "JIT_GRANT_ID": id})
+	if ends := sb.Journal("SYSLOG_IDENTIFIER=jit_sudo", "JIT_EVENT=sudo.end"); len(ends) != 0 {
+		t.Errorf("sudo.end written although jitd took the end: %v", ends)
+	}
+}
+
+// A command whose end jitd cannot be told (jitd stopped while it ran) has
+// its end, exit status included, written to journald by the plugin.
+func TestSudoEndWithoutJitd(t *testing.T) {
+	sb, j := sudoSandbox(t, "")
+	id := grantSudo(t, sb, "jitalice", "10m", nil, "/bin/sh")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan sandbox.Result, 1)
+	go func() {
+		done <- sudoAs(sb, "jitalice", nil, "-n", "/bin/sh", "-c", "sleep 2; exit 5")
+	}()
+	var sessionID string
+	for deadline := time.Now().Add(10 * time.Second); sessionID == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		ss, err := j.Client.Sessions(ctx, api.SessionFilter{User: "jitalice", Open: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ss) > 0 {
+			sessionID = ss[0].ID
+		}
+	}
+	if sessionID == "" {
+		t.Fatalf("no open session while the command ran: %s", <-done)
+	}
+	j.Proc.Stop()
+	if r := <-done; r.Code != 5 {
+		t.Fatalf("want exit 5, got %s", r)
+	}
+	ends := sb.WaitJournal(10*time.Second, nil, "SYSLOG_IDENTIFIER=jit_sudo", "JIT_EVENT=sudo.end")
+	checkFields(t, ends[len(ends)-1], map[string]string{
+		"MESSAGE_ID": "debd247eae3a4c0893863a107afbdaaf", "JIT_USER": "jitalice", "JIT_SESSION_ID": sessionID,
+		"JIT_GRANT_ID": id, "JIT_EXIT_STATUS": "5", "JIT_COMMAND": `/bin/sh -c "sleep 2; exit 5"`,
+	})
+	if !strings.HasPrefix(ends[len(ends)-1].Get("JIT_ERROR"), "jitd was not told: ") {
+		t.Errorf("sudo.end JIT_ERROR = %q", ends[len(ends)-1].Get("JIT_ERROR"))
+	}
 }
 
 // Every accept and reject is in the journal, from the plugin itself.

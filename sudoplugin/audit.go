@@ -104,8 +104,9 @@ func (p *plugin) auditReject(a *attempt, code, why string, d *api.Decision) {
 	p.send(fmt.Sprintf("%s may not run %s as %s: %s", p.user.name, a.line(), a.runas, why), priWarning, f)
 }
 
-// auditEnd records how an allowed command ended.
-func (p *plugin) auditEnd(end *api.SessionEnd) {
+// auditEnd records how an allowed command ended, when jitd could not be
+// told (why).
+func (p *plugin) auditEnd(end *api.SessionEnd, why error) {
 	f := map[string]string{
 		"SYSLOG_IDENTIFIER": syslogIdentifier,
 		"MESSAGE_ID":        msgIDEnd,
@@ -118,6 +119,7 @@ func (p *plugin) auditEnd(end *api.SessionEnd) {
 	if p.decision != nil && p.decision.GrantID != "" {
 		f["JIT_GRANT_ID"] = p.decision.GrantID
 	}
+	f["JIT_ERROR"] = "jitd was not told: " + why.Error()
 	how := "ended"
 	if end.ExitStatus != nil {
 		f["JIT_EXIT_STATUS"] = strconv.Itoa(*end.ExitStatus)

@@ -272,12 +272,15 @@ func (p *plugin) close(status, errno int) {
 			say(msgError, "jit: "+what+" has ended, and so has the command")
 		}
 	}
-	p.auditEnd(end)
 	ctx, cancel := p.ctx()
 	defer cancel()
 	// Sent, not awaited: sudo exits only after close returns, and jitd's
-	// answer (after its fsync) would change nothing here. jitd ends a
-	// session whose process is gone by itself, and the exit status is in
-	// journald already.
-	_ = p.client.SendCloseSession(ctx, p.sessionID, end)
+	// answer would change nothing here. jitd writes the end, exit status
+	// included, to its pending file and journald (session.closed); only
+	// when it cannot be told does the plugin write the end to journald
+	// itself (sudo.end). A jitd that took the request and died before
+	// reading it ends the session anyway once it finds sudo gone.
+	if err := p.client.SendCloseSession(ctx, p.sessionID, end); err != nil {
+		p.auditEnd(end, err)
+	}
 }
