@@ -645,19 +645,7 @@ func TestSudoSession(t *testing.T) {
 	go func() {
 		done <- sb.RunAsTTY("jitalice", 20*time.Second, "", nil, "/usr/bin/sudo", "-n", "/bin/sh", "-c", "sleep 2; exit 7")
 	}()
-	var open *grant.Session
-	for deadline := time.Now().Add(10 * time.Second); open == nil && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		ss, err := j.Client.Sessions(ctx, api.SessionFilter{User: "jitalice", Open: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(ss) > 0 {
-			open = &ss[0]
-		}
-	}
-	if open == nil {
-		t.Fatalf("no open session while the command ran: %s", <-done)
-	}
+	open := waitOpenSession(t, ctx, j, "jitalice", done)
 	if open.GrantID != id || open.Kind != grant.KindSudo || !strings.HasPrefix(open.TTY, "/dev/pts/") ||
 		open.Command != `/bin/sh -c "sleep 2; exit 7"` || open.RunAs != "root" {
 		t.Errorf("open session: %+v", *open)
@@ -686,6 +674,23 @@ func TestSudoSession(t *testing.T) {
 	}
 }
 
+// waitOpenSession returns user's open session once jitd has it, failing
+// with what the command (done) returned if none shows up.
+func waitOpenSession(t *testing.T, ctx context.Context, j *sandbox.Jitd, user string, done <-chan sandbox.Result) *grant.Session {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		ss, err := j.Client.Sessions(ctx, api.SessionFilter{User: user, Open: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ss) > 0 {
+			return &ss[0]
+		}
+	}
+	t.Fatalf("no open session while the command ran: %s", <-done)
+	return nil
+}
+
 // A command whose end jitd cannot be told (jitd stopped while it ran) has
 // its end, exit status included, written to journald by the plugin.
 func TestSudoEndWithoutJitd(t *testing.T) {
@@ -697,19 +702,7 @@ func TestSudoEndWithoutJitd(t *testing.T) {
 	go func() {
 		done <- sudoAs(sb, "jitalice", nil, "-n", "/bin/sh", "-c", "sleep 2; exit 5")
 	}()
-	var sessionID string
-	for deadline := time.Now().Add(10 * time.Second); sessionID == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		ss, err := j.Client.Sessions(ctx, api.SessionFilter{User: "jitalice", Open: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(ss) > 0 {
-			sessionID = ss[0].ID
-		}
-	}
-	if sessionID == "" {
-		t.Fatalf("no open session while the command ran: %s", <-done)
-	}
+	sessionID := waitOpenSession(t, ctx, j, "jitalice", done).ID
 	j.Proc.Stop()
 	if r := <-done; r.Code != 5 {
 		t.Fatalf("want exit 5, got %s", r)
