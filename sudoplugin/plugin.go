@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -156,19 +155,7 @@ func openPlugin(apiVersion uint, settings, userInfo, userEnv, args []string) (*p
 	}
 	p.user = u
 	p.client = api.NewClientDialer(opts.socket, api.DialBlocking)
-	go warmCheckJSON()
 	return p, nil
-}
-
-// warmCheckJSON has encoding/json build its coders for the check's answer
-// and close's session end (the request encodes itself). It builds them on
-// a type's first use, about 0.1 ms in a fresh sudo process; started by
-// open, this runs on another thread while check_policy looks up users and
-// waits for jitd.
-func warmCheckJSON() {
-	var d api.Decision
-	_ = json.Unmarshal([]byte(`{}`), &d)
-	_, _ = json.Marshal(&api.SessionEnd{})
 }
 
 // identify builds the invoker from user_info and refuses if it disagrees

@@ -13,6 +13,7 @@ import (
 type (
 	plainCheckRequest CheckRequest
 	plainSessionSpec  SessionSpec
+	plainSessionEnd   SessionEnd
 )
 
 // jsonTestStrings are the strings encoding/json treats specially, among
@@ -96,6 +97,35 @@ func TestCheckRequestJSON(t *testing.T) {
 		var back CheckRequest
 		if err := json.Unmarshal(got, &back); err != nil {
 			t.Fatalf("%s does not decode: %v", got, err)
+		}
+	}
+}
+
+// SessionEnd encodes to what encoding/json makes of its tags.
+func TestSessionEndJSON(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 5000; i++ {
+		var e SessionEnd
+		if rng.IntN(4) > 0 {
+			n := int(rng.Int32()) >> rng.IntN(31)
+			if rng.IntN(2) == 0 {
+				n = -n
+			}
+			e.ExitStatus = &n
+		}
+		if rng.IntN(2) == 0 {
+			e.Reason = randomString(rng)
+		}
+		got, err := e.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(plainSessionEnd(e))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("SessionEnd %+v:\n got %s\nwant %s", e, got, want)
 		}
 	}
 }

@@ -121,7 +121,14 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if out == nil {
 		return nil
 	}
-	if err := json.Unmarshal(raw, out); err != nil {
+	if u, ok := out.(json.Unmarshaler); ok {
+		// An answer that decodes itself (decisionjson.go) checks its own
+		// syntax, without encoding/json's first-use reflection.
+		err = u.UnmarshalJSON(raw)
+	} else {
+		err = json.Unmarshal(raw, out)
+	}
+	if err != nil {
 		return &Error{Code: CodeInternal, Message: fmt.Sprintf("jitd at %s answered with malformed JSON: %v", c.Socket, err)}
 	}
 	return nil
