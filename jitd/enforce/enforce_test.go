@@ -29,6 +29,27 @@ func TestParseStat(t *testing.T) {
 	}
 }
 
+// StartTime reads what Read does for the start time, and a pid with no
+// process is gone.
+func TestStartTime(t *testing.T) {
+	cmd := exec.Command("sleep", "5")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	for _, pid := range []int{os.Getpid(), cmd.Process.Pid} {
+		start, err := StartTime(pid)
+		p, rerr := Read(pid)
+		if err != nil || rerr != nil || start != p.Start || start == 0 {
+			t.Errorf("pid %d: StartTime %d (%v), Read %+v (%v)", pid, start, err, p, rerr)
+		}
+	}
+	if _, err := StartTime(1 << 30); err != errGone {
+		t.Errorf("StartTime of no process: %v, want errGone", err)
+	}
+}
+
 // A "child" that started before its parent is a reused pid, not a child.
 func TestTreeIgnoresReusedPIDs(t *testing.T) {
 	procs := []Proc{

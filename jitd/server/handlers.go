@@ -720,30 +720,22 @@ func (s *Server) openSession(c *caller, spec *api.SessionSpec) (*grant.Session, 
 	if spec.PID <= 0 {
 		return nil, badRequest(api.CodeBadRequest, "session needs the pid to signal")
 	}
-	if spec.GrantID != "" {
-		// A grant that ended between sudo's decision and this call would
-		// leave the session running unwatched: refuse, and sudo fails closed.
-		g, err := s.cfg.Store.GetGrant(spec.GrantID)
-		if err != nil {
-			return nil, storeErr(err)
-		}
-		if g.User != spec.User {
-			return nil, badRequest(api.CodeBadRequest, "grant %s belongs to %s, not %s", g.ID, g.User, spec.User)
-		}
-		if g.State != grant.StateActive || !s.now().Before(g.ExpiresAt) {
-			return nil, &apiErr{http.StatusConflict, api.CodeAlreadyEnded, fmt.Sprintf("grant %s has ended", g.ID)}
-		}
-	}
-	proc, err := enforce.Read(spec.PID)
+	// The store refuses a grant that ended (or expired) between sudo's
+	// decision and this call, or that belongs to someone else: the session
+	// would run unwatched, so sudo fails closed.
+	start, err := enforce.StartTime(spec.PID)
 	if err != nil {
 		return nil, badRequest(api.CodeBadRequest, "pid %d: %v", spec.PID, err)
 	}
 	sess := grant.Session{
 		Kind: spec.Kind, User: spec.User, GrantID: spec.GrantID, RuleName: spec.Rule, RunAs: spec.RunAs,
 		Command: spec.Command, TTY: spec.TTY, Service: spec.Service, RHost: spec.RHost,
-		PID: spec.PID, PIDStart: proc.Start, AuditSession: spec.AuditSession, StartedAt: s.now(), State: grant.SessionOpen,
+		PID: spec.PID, PIDStart: start, AuditSession: spec.AuditSession, StartedAt: s.now(), State: grant.SessionOpen,
 	}
 	created, err := s.cfg.Store.OpenSession(sess, store.Audit{Actor: c.Name, Fields: map[string]string{"client_pid": strconv.Itoa(c.PID)}})
+	if errors.Is(err, store.ErrInvalid) {
+		return nil, badRequest(api.CodeBadRequest, "%v", err) // another's grant, another kind
+	}
 	if err != nil {
 		return nil, storeErr(err)
 	}

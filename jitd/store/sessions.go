@@ -83,9 +83,10 @@ func sessionFields(sess *grant.Session) map[string]string {
 // OpenSession registers a running elevated session. The store assigns ID
 // ("s-" + 8 hex digits), State (open) and StartedAt (now, if zero). PID must
 // be positive: it is what jitd signals to end the session. When GrantID is
-// set, the grant must exist, be active and belong to the same user and
-// kind; a session cannot be registered under a grant that ended meanwhile
-// (*AlreadyEndedError), so a command that raced a revocation is stopped.
+// set, the grant must exist, be active and unexpired and belong to the same
+// user and kind; a session cannot be registered under a grant that ended
+// meanwhile (*AlreadyEndedError), so a command that raced a revocation or
+// the expiry is stopped.
 //
 // With Options.RuntimeDir the session is acknowledged once it is in the
 // runtime directory's pending file and committed to the database in the
@@ -145,6 +146,10 @@ func checkNewSession(tx *bolt.Tx, sess *grant.Session, a Audit, now time.Time) e
 		}
 		if g.State != grant.StateActive {
 			return &AlreadyEndedError{What: "grant", ID: g.ID, State: string(g.State), EndedAt: g.EndedAt, EndedBy: g.EndedBy}
+		}
+		if !now.Before(g.ExpiresAt) {
+			// Expired, though the sweep has not marked it yet.
+			return &AlreadyEndedError{What: "grant", ID: g.ID, State: string(grant.StateExpired), EndedAt: g.ExpiresAt}
 		}
 		if g.User != sess.User {
 			return invalidf("grant %s belongs to %q, not to %q", g.ID, g.User, sess.User)

@@ -203,6 +203,25 @@ func testSessions(t *testing.T, pending bool) {
 	}
 }
 
+// A grant past its expiry takes no new session, though the sweep has not
+// marked it expired yet: in the database and pending alike.
+func TestSessionUnderExpiredGrant(t *testing.T) {
+	for _, pending := range []bool{false, true} {
+		s, c := openTest(t)
+		if pending {
+			dir := t.TempDir()
+			s = openWith(t, dir, Options{Now: c.Now, RuntimeDir: filepath.Join(dir, "run")})
+		}
+		g := mustCreate(t, s, sudoGrant("alice", c.Now().Add(time.Hour)))
+		c.Advance(time.Hour)
+		_, err := s.OpenSession(sudoSession("alice", g.ID, 100), Audit{Actor: "root"})
+		var ae *AlreadyEndedError
+		if !errors.As(err, &ae) || ae.State != string(grant.StateExpired) {
+			t.Errorf("pending=%v: session under an expired grant: %v", pending, err)
+		}
+	}
+}
+
 // storedSessions counts the sessions in the database itself.
 func storedSessions(t testing.TB, s *Store) int {
 	t.Helper()
