@@ -74,10 +74,9 @@ type target struct {
 	group string // the -g group's name, "" for the user's own
 	home  string
 	shell string
-	// groups returns the supplementary groups. Listing them goes through
-	// every NSS source (systemd's module is loaded for it), about half a
-	// millisecond, so target starts it and check_policy asks jitd
-	// meanwhile.
+	// groups lists the supplementary groups, when jitd's answer did not:
+	// listing them goes through every NSS source (systemd's module is
+	// loaded for it), about half a millisecond of sudo's time.
 	groups func() []int
 }
 

@@ -126,3 +126,27 @@ func TestParseOptions(t *testing.T) {
 		t.Errorf("timeout=3: %v", o.timeout)
 	}
 }
+
+func TestParseGIDs(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []int
+		ok   bool
+	}{
+		{"0", []int{0}, true},
+		{"0,4,27", []int{0, 4, 27}, true},
+		{"4294967295", []int{4294967295}, true},
+		{"", nil, false},
+		{"0,", nil, false},
+		{"0,,4", nil, false},
+		{"-1", nil, false},
+		{"4294967296", nil, false},
+		{" 0", nil, false},
+		{"0x10", nil, false},
+	} {
+		got, ok := parseGIDs(c.in)
+		if ok != c.ok || !slices.Equal(got, c.want) {
+			t.Errorf("parseGIDs(%q) = %v, %v; want %v, %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+}

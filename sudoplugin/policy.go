@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jitpam/jit/jitd/api"
@@ -170,7 +169,7 @@ func (p *plugin) checkPolicy(argv, envAdd []string) (*checkResult, int) {
 	if userTimeout > 0 && (timeout <= 0 || userTimeout < timeout) {
 		timeout = userTimeout
 	}
-	info := p.commandInfo(resolved, t, cwd, timeout)
+	info := p.commandInfo(resolved, t, d.RunAsGroups, cwd, timeout)
 
 	p.sessionID = d.SessionID
 	if !breakglass && p.sessionID == "" {
@@ -199,15 +198,16 @@ func (p *plugin) checkPolicy(argv, envAdd []string) (*checkResult, int) {
 	return &checkResult{commandInfo: info, argv: argvOut, env: env}, 1
 }
 
-// commandInfo builds sudo's command_info.
-func (p *plugin) commandInfo(command string, t target, cwd string, timeout time.Duration) []string {
+// commandInfo builds sudo's command_info. listed are the target's group
+// IDs as jitd listed them ("" if it did not).
+func (p *plugin) commandInfo(command string, t target, listed, cwd string, timeout time.Duration) []string {
 	// The user's umask, but never looser than 022, like sudoers.
 	umask := 0o022
 	if p.user.umask >= 0 {
 		umask |= p.user.umask
 	}
-	var supplementary []int
-	if t.groups != nil {
+	supplementary, ok := parseGIDs(listed)
+	if !ok && t.groups != nil {
 		supplementary = t.groups()
 	}
 	gids := make([]string, 0, len(supplementary)+1)
@@ -273,9 +273,7 @@ func (p *plugin) target() (target, error) {
 	t.uid, _ = strconv.Atoi(pw.Uid)
 	t.gid, _ = strconv.Atoi(pw.Gid)
 	t.shell = loginShell(pw.Username)
-	listed := make(chan []int, 1)
-	go func() { listed <- groupIDs(pw) }()
-	t.groups = sync.OnceValue(func() []int { return <-listed })
+	t.groups = func() []int { return groupIDs(pw) }
 	if hasGroup {
 		g, err := lookupGroup(group)
 		if err != nil {
@@ -285,6 +283,23 @@ func (p *plugin) target() (target, error) {
 		t.gid, _ = strconv.Atoi(g.Gid)
 	}
 	return t, nil
+}
+
+// parseGIDs parses jitd's comma-separated group IDs; false if there are
+// none or any is not one.
+func parseGIDs(s string) ([]int, bool) {
+	if s == "" {
+		return nil, false
+	}
+	var gids []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.ParseUint(f, 10, 32)
+		if err != nil {
+			return nil, false
+		}
+		gids = append(gids, int(n))
+	}
+	return gids, true
 }
 
 // groupIDs lists u's supplementary groups; none if the lookup fails, as

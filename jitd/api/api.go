@@ -191,6 +191,11 @@ type Decision struct {
 	RecordingDisabled bool `json:"recording_disabled,omitempty"`
 	// SessionID is the session registered for CheckRequest.Session.
 	SessionID string `json:"session_id,omitempty"`
+	// RunAsGroups are the group IDs of an allowed sudo command's target
+	// user, comma-separated as in sudo's command_info: jitd has the
+	// group database at hand, where listing them in sudo's process
+	// loads every NSS module anew. Empty when jitd could not list them.
+	RunAsGroups string `json:"runas_groups,omitempty"`
 }
 
 // GrantSpec creates a grant (POST /v1/grants).

@@ -126,6 +126,8 @@ func (d *Decision) field(p *jsonParser, key string) error {
 		return flag(&d.RecordingDisabled)
 	case equalKey(key, "session_id"):
 		return str(&d.SessionID)
+	case equalKey(key, "runas_groups"):
+		return str(&d.RunAsGroups)
 	}
 	return p.skip(1)
 }

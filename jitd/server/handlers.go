@@ -248,6 +248,9 @@ func (s *Server) check(c *caller, req *api.CheckRequest) (*api.Decision, error) 
 	if !out.Allow {
 		out.Hint = requestHint(req)
 	}
+	if out.Allow && req.Kind == grant.KindSudo && !req.DryRun {
+		out.RunAsGroups = s.runAsGIDs(req, acct)
+	}
 	if !req.DryRun {
 		// The answer does not wait for journald; the plugin writes its
 		// own record of what it ran, and the chain gets the decision in
@@ -275,6 +278,26 @@ func (s *Server) targetGroups(req *api.CheckRequest, invoker Account) []string {
 		return nil
 	}
 	return acct.Groups
+}
+
+// runAsGIDs lists the group IDs of an allowed sudo command's target user,
+// for the plugin's command_info; "" if the user database does not know
+// the target (the plugin then looks for itself).
+func (s *Server) runAsGIDs(req *api.CheckRequest, invoker Account) string {
+	target := orDefault(req.RunAs, grant.DefaultRunAs)
+	acct := invoker
+	if target != invoker.Name {
+		var err error
+		if acct, err = s.accounts.byNameLookup(target); err != nil {
+			s.log.Debug("no group IDs for the target of sudo", "runas", target, "error", err)
+			return ""
+		}
+	}
+	ids := make([]string, len(acct.GIDs))
+	for i, g := range acct.GIDs {
+		ids[i] = strconv.Itoa(g)
+	}
+	return strings.Join(ids, ",")
 }
 
 func orDefault(s, def string) string {

@@ -67,6 +67,9 @@ type Account struct {
 	Name   string
 	UID    int
 	Groups []string // names of all groups, primary included
+	// GIDs are all group IDs, primary included, named or not, in the
+	// order the group database lists them: a sudo command's groups.
+	GIDs []int
 }
 
 // accounts resolves users through the system's user database (NSS when jitd
@@ -139,6 +142,9 @@ func (a *accounts) fill(u *user.User, err error, what string) (Account, error) {
 	}
 	acct := Account{Name: u.Username, UID: uid}
 	for _, gid := range gids {
+		if n, err := strconv.Atoi(gid); err == nil {
+			acct.GIDs = append(acct.GIDs, n)
+		}
 		g, err := user.LookupGroupId(gid)
 		if err != nil {
 			continue // a gid without a name cannot match a "%group" principal

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -112,9 +113,25 @@ func TestGrantCheckRevoke(t *testing.T) {
 	if d := check("/usr/bin/systemctl", "restart", "nginx"); !d.Allow || d.GrantID != g.ID || d.Remaining <= 0 {
 		t.Fatalf("granted command denied: %+v", d)
 	}
+	// An allowed sudo command comes with its target's groups, as the
+	// group database lists them, for sudo's command_info.
+	root, err := user.Lookup("root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gids, err := root.GroupIds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := check("/usr/bin/systemctl", "restart", "nginx"); d.RunAsGroups != strings.Join(gids, ",") {
+		t.Errorf("runas_groups %q, want root's groups %q", d.RunAsGroups, strings.Join(gids, ","))
+	}
 	d := check("/usr/bin/systemctl", "stop", "nginx")
 	if d.Allow || !strings.Contains(d.Reason, "/usr/bin/systemctl restart nginx") || !strings.Contains(d.Hint, "jitctl request --cmd") {
 		t.Fatalf("other args allowed or unexplained: %+v", d)
+	}
+	if d.RunAsGroups != "" {
+		t.Errorf("a denied command came with runas_groups %q", d.RunAsGroups)
 	}
 
 	if _, err := ts.client.Revoke(ctx(t), g.ID, "done"); err != nil {
