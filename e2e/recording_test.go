@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/jitpam/jit/jitd/api"
 	"github.com/jitpam/jit/jitd/journalread"
+	"github.com/jitpam/jit/jitd/recording"
 	"github.com/jitpam/jit/sandbox"
 )
 
@@ -668,4 +670,46 @@ func decodeJSONField(v json.RawMessage) ([][]byte, error) {
 		return [][]byte{b}, nil
 	}
 	return nil, fmt.Errorf("unexpected JSON %.20s", v)
+}
+
+// What a still-running command reads reaches journald in its own chunk,
+// sealed by the flush timer rather than by the command's end; and the timer
+// is armed again for what comes after a flush.
+func TestRecordFlushWhileRunning(t *testing.T) {
+	sb, _ := recSandbox(t, "")
+	grantSudo(t, sb, "jitalice", "30m", nil, "/usr/bin/tr")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := sb.UserCommand(ctx, "jitalice", nil, "/usr/bin/sudo", "-n", "/usr/bin/tr", "a-z", "A-Z")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{"first-line", "second-line"} {
+		if _, err := fmt.Fprintln(in, line); err != nil {
+			t.Fatalf("write %s to sudo: %v", line, err)
+		}
+		// The command runs until stdin closes, so only the flush timer
+		// can have sealed the chunk (WaitJournal fails the test after
+		// its timeout).
+		sb.WaitJournal(10*time.Second, func(es []journalread.Entry) bool {
+			for _, e := range es {
+				if strings.Contains(e.Get(recording.FieldData), line) {
+					return true
+				}
+			}
+			return false
+		}, "JIT_EVENT="+recording.EventChunk, "JIT_STREAM=stdin")
+		if cmd.ProcessState != nil {
+			t.Fatal("sudo ended before its input was closed")
+		}
+	}
+	in.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("sudo tr: %v", err)
+	}
 }

@@ -18,17 +18,25 @@ import (
 // chunkSize must stay the size of an x86-64 huge page for this to pay off.
 //
 // Even so, faulting in a huge page (zeroing 2 MiB) takes about a
-// millisecond, so the first buffers are mapped when the recording opens
-// and faulted in by the writer goroutine, away from the relay thread. They
-// are mapped on sudo's thread, before sudo forks the command's monitor,
-// and marked not to be inherited: a child sharing them would make every
-// later write by sudo copy the page.
+// millisecond, so buffers are faulted in by the writer goroutine, away from
+// the relay thread: the first ones when the recording opens, and one more
+// whenever a get leaves no faulted-in buffer spare. Without the spare, a
+// stream that keeps its chunk open for long (a few bytes of ttyin, held
+// until the flush timer) leaves the next chunk of a flood a fresh mapping,
+// which the relay thread then faults in itself. The first buffers are
+// mapped on sudo's thread, before sudo forks the command's monitor, and
+// marked not to be inherited: a child sharing them would make every later
+// write by sudo copy the page.
 
 // chunkBufs hands out chunk buffers and keeps a few for reuse.
 type chunkBufs struct {
 	mu     sync.Mutex
-	free   [][]byte
+	free   [][]byte       // faulted in
+	fresh  [][]byte       // mapped, not yet faulted in
 	mapped map[*byte]bool // buffers that are mappings, not heap
+	// low asks the writer for a refill: a get left no buffer spare. Made
+	// by mapAhead, before the writer starts.
+	low chan struct{}
 }
 
 const (
@@ -40,33 +48,67 @@ const (
 func (c *chunkBufs) mapAhead() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for len(c.free) < chunkBufsAhead {
+	if c.low == nil {
+		c.low = make(chan struct{}, 1)
+	}
+	for len(c.fresh) < chunkBufsAhead {
 		b, err := mapChunk()
 		if err != nil {
 			return
 		}
 		c.markMapped(b)
-		c.free = append(c.free, b)
+		c.fresh = append(c.fresh, b)
 	}
 }
 
-// touch faults in the pages of the buffers kept (the writer goroutine).
-// It holds them out of the free list meanwhile: a get then maps a new one
-// rather than hand out a buffer being touched.
+// touch faults in the buffers mapped ahead (the writer goroutine), one at
+// a time, each going to the free list as soon as it is in memory. A get
+// meanwhile takes a faulted-in buffer if there is one, else a fresh one.
 func (c *chunkBufs) touch() {
-	c.mu.Lock()
-	out := c.free
-	c.free = nil
-	c.mu.Unlock()
-	for _, b := range out {
-		b = b[:cap(b)]
-		for i := 0; i < len(b); i += 4096 {
-			b[i] = 0
+	for {
+		c.mu.Lock()
+		n := len(c.fresh)
+		if n == 0 {
+			c.mu.Unlock()
+			return
 		}
+		b := c.fresh[n-1]
+		c.fresh = c.fresh[:n-1]
+		c.mu.Unlock()
+		faultIn(b)
+		c.mu.Lock()
+		c.free = append(c.free, b)
+		c.mu.Unlock()
 	}
+}
+
+// refill maps and faults in one more buffer unless one is spare (the
+// writer goroutine, when low fires).
+func (c *chunkBufs) refill() {
 	c.mu.Lock()
-	c.free = append(c.free, out...)
+	spare := len(c.free) + len(c.fresh)
 	c.mu.Unlock()
+	if spare > 0 {
+		return
+	}
+	b, err := mapChunk()
+	if err != nil {
+		return
+	}
+	faultIn(b)
+	c.mu.Lock()
+	c.markMapped(b)
+	c.free = append(c.free, b)
+	c.mu.Unlock()
+}
+
+// faultIn writes one byte per page of b, which faults in its huge page
+// (or its small pages where huge pages are off).
+func faultIn(b []byte) {
+	b = b[:cap(b)]
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 0
+	}
 }
 
 func (c *chunkBufs) markMapped(b []byte) {
@@ -76,21 +118,33 @@ func (c *chunkBufs) markMapped(b []byte) {
 	c.mapped[unsafe.SliceData(b[:1])] = true
 }
 
-// get returns an empty buffer of capacity chunkSize.
+// get returns an empty buffer of capacity chunkSize, faulted in if one is
+// ready, and asks for a refill when it took the last one.
 func (c *chunkBufs) get() []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var b []byte
 	if n := len(c.free); n > 0 {
-		b := c.free[n-1]
+		b = c.free[n-1]
 		c.free = c.free[:n-1]
-		return b[:0]
+	} else if n := len(c.fresh); n > 0 {
+		b = c.fresh[n-1]
+		c.fresh = c.fresh[:n-1]
+	} else {
+		m, err := mapChunk()
+		if err != nil {
+			return make([]byte, 0, chunkSize)
+		}
+		c.markMapped(m)
+		b = m
 	}
-	b, err := mapChunk()
-	if err != nil {
-		return make([]byte, 0, chunkSize)
+	if len(c.free)+len(c.fresh) == 0 {
+		select {
+		case c.low <- struct{}{}:
+		default:
+		}
 	}
-	c.markMapped(b)
-	return b
+	return b[:0]
 }
 
 // isMapped says whether b (from get) is a mapping, not Go heap.
@@ -121,10 +175,10 @@ func (c *chunkBufs) put(b []byte) {
 func (c *chunkBufs) release() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, b := range c.free {
+	for _, b := range append(c.free, c.fresh...) {
 		c.unmap(b)
 	}
-	c.free = nil
+	c.free, c.fresh = nil, nil
 }
 
 // unmap unmaps a mapped buffer; a heap buffer is left to the collector.

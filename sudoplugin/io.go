@@ -174,6 +174,9 @@ type batcher interface {
 	lend(stream int, buf []byte)
 	start() // batch calls from now on
 	stop()  // make every later call enter Go
+	// armed tells the C side whether the flush timer is armed, so that a
+	// new batch enters Go to arm it only when it is not.
+	armed(on bool)
 }
 
 // ioOpen starts the recording of the command check_policy allowed. It
@@ -417,6 +420,9 @@ func (r *recorder) arm() {
 		return
 	}
 	r.armed = true
+	if r.batch != nil {
+		r.batch.armed(true)
+	}
 	if r.timer == nil {
 		r.timer = time.AfterFunc(flushDelay, r.flushAll)
 	} else {
@@ -429,6 +435,9 @@ func (r *recorder) flushAll() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.armed = false
+	if r.batch != nil {
+		r.batch.armed(false)
+	}
 	r.drainLocked()
 	for i := range r.bufs {
 		if len(r.bufs[i].data) > 0 {
@@ -642,6 +651,8 @@ func (r *recorder) writer() {
 			waiting = append(waiting, e)
 		case <-tick:
 		case <-r.wake:
+		case <-r.bufPool.low:
+			r.bufPool.refill()
 		}
 		timer.Stop() // no stale tick can follow (Go 1.23 timers)
 	}

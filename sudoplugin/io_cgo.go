@@ -70,6 +70,14 @@ type cBatcher struct{}
 func (cBatcher) start() { C.jit_batch_start() }
 func (cBatcher) stop()  { C.jit_batch_stop() }
 
+func (cBatcher) armed(on bool) {
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	C.jit_batch_armed(v)
+}
+
 func (cBatcher) take(f func(stream int, n int, us int64)) {
 	b := C.jit_batch_take()
 	for _, c := range b.call[:b.ncalls] {

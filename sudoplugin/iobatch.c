@@ -6,8 +6,9 @@
  * thread that is "in C". So a call that fits is handled here: its bytes
  * are appended to the chunk buffer Go lent for its stream (memory Go
  * mapped, outside its heap), and (stream, length, time) to the current
- * batch. Go enters only when a call does not fit, when a batch starts (to
- * arm its flush timer), on its timer, and for events and close.
+ * batch. Go enters only when a call does not fit, when a batch starts while
+ * no flush timer is armed (to arm one), on its timer, and for events and
+ * close.
  *
  * Go takes a batch under its recorder lock; taking it also takes back
  * every lent buffer, so Go never seals a buffer C may still write to, and
@@ -33,6 +34,7 @@ static struct jit_batch *cur = &batches[0];
 static struct lent lent[JIT_STREAMS];
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int on;
+static int armed;	/* Go's flush timer is armed: a new batch needs no call */
 
 static long long
 now_us(void)
@@ -49,6 +51,17 @@ jit_batch_start(void)
 {
 	pthread_mutex_lock(&mu);
 	on = 1;
+	pthread_mutex_unlock(&mu);
+}
+
+/* jit_batch_armed tells whether Go's flush timer is armed; Go clears it
+ * before the timer takes the batch, so a batch that starts after that take
+ * arms the timer again. */
+void
+jit_batch_armed(int a)
+{
+	pthread_mutex_lock(&mu);
+	armed = a;
 	pthread_mutex_unlock(&mu);
 }
 
@@ -75,7 +88,7 @@ jit_batch_add(int stream, const char *buf, unsigned int len)
 	l = &lent[stream];
 	if (on && cur->ncalls < JIT_BATCH_CALLS && l->base != NULL &&
 	    l->cap - l->used >= len) {
-		rc = cur->ncalls == 0 ? JIT_BATCH_FIRST : JIT_BATCH_ADDED;
+		rc = cur->ncalls == 0 && !armed ? JIT_BATCH_FIRST : JIT_BATCH_ADDED;
 		memcpy(l->base + l->used, buf, len);
 		l->used += len;
 		c = &cur->call[cur->ncalls++];

@@ -26,12 +26,13 @@ struct jit_batch {
 /* What jit_batch_add did. */
 enum {
 	JIT_BATCH_ADDED,	/* recorded */
-	JIT_BATCH_FIRST,	/* recorded, the batch's first: Go arms its timer */
+	JIT_BATCH_FIRST,	/* recorded, the first while no timer is armed: Go arms one */
 	JIT_BATCH_NOROOM	/* not recorded: Go must take this call */
 };
 
 void jit_batch_start(void);
 void jit_batch_stop(void);
+void jit_batch_armed(int armed);
 int jit_batch_add(int stream, const char *buf, unsigned int len);
 struct jit_batch *jit_batch_take(void);
 void jit_batch_lend(int stream, unsigned char *base, size_t used, size_t cap);
