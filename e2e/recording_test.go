@@ -192,6 +192,67 @@ func TestRecordPipes(t *testing.T) {
 	}
 }
 
+// Any local user can send journald entries with the recording's fields.
+// Readers take only entries sent as root, which is how jit_io sends: a
+// user's forged chunks neither change a replay nor make up a session, and
+// both replay and sessions say they are there.
+func TestRecordForgedEntries(t *testing.T) {
+	sb, j := recSandbox(t, "")
+	grantSudo(t, sb, "jitalice", "30m", nil, "/usr/bin/tr")
+	r := sb.RunAs("jitalice", 30*time.Second, "real\n", nil, "/usr/bin/sudo", "-n", "/usr/bin/tr", "a-z", "A-Z")
+	if r.Code != 0 || r.Stdout != "REAL\n" {
+		t.Fatalf("sudo tr: %s", r)
+	}
+	id := lastSessionID(t, j, "jitalice")
+	end := waitRecordingEnd(t, sb, id)
+	genuine := sb.WaitJournal(5*time.Second, nil, "JIT_SESSION_ID="+id)
+	for _, e := range genuine {
+		if e.Get("_UID") != "0" {
+			t.Errorf("entry %s %s sent by uid %q, want 0", e.Get("JIT_EVENT"), e.Get("JIT_SEQ"), e.Get("_UID"))
+		}
+	}
+
+	// jitalice's forgeries: a chunk numbered like a real one, one past
+	// the end, and a whole made-up session.
+	forge := func(fields ...string) {
+		t.Helper()
+		in := "SYSLOG_IDENTIFIER=jit_sudo\nMESSAGE=forged\n" + strings.Join(fields, "\n") + "\n"
+		if r := sb.RunAs("jitalice", 10*time.Second, in, nil, "/usr/bin/logger", "--journald"); r.Code != 0 {
+			t.Fatalf("logger --journald: %s", r)
+		}
+	}
+	chunk := func(session string, seq int) []string {
+		return []string{"JIT_SESSION_ID=" + session, "JIT_EVENT=sudo.io.chunk", "JIT_SEQ=" + strconv.Itoa(seq),
+			"JIT_STREAM=stdout", "JIT_OFFSET=0", "JIT_TIME_US=0", "JIT_TIMING=0:7", "JIT_DATA=FORGED\n"}
+	}
+	forge(chunk(id, 1)...)
+	forge(chunk(id, 99)...)
+	fake := "forged-" + id
+	forge("JIT_SESSION_ID="+fake, "JIT_EVENT=sudo.io.start", "JIT_SEQ=0", "JIT_USER=jitbob")
+	forge(chunk(fake, 1)...)
+	forge("JIT_SESSION_ID="+fake, "JIT_EVENT=sudo.io.end", "JIT_SEQ=2", "JIT_ENTRIES=3", "JIT_EXIT_STATUS=0")
+	sb.WaitJournal(10*time.Second, func(es []journalread.Entry) bool { return len(es) == 2 }, "JIT_SESSION_ID="+id, "_UID=2001")
+	sb.WaitJournal(10*time.Second, func(es []journalread.Entry) bool { return len(es) == 3 }, "JIT_SESSION_ID="+fake)
+
+	rp := sb.Jitctl("root", "replay", id, "--raw")
+	if rp.Stdout != "REAL\n" {
+		t.Errorf("replay --raw with forged entries around: %q", rp.Stdout)
+	}
+	if rp.Code == 0 || !strings.Contains(rp.Stderr, "2 entries claiming this session sent by uid 2001") {
+		t.Errorf("replay does not report the forged entries: %s", rp)
+	}
+	rp = sb.Jitctl("root", "replay", fake, "--raw")
+	if rp.Code == 0 || rp.Stdout != "" || !strings.Contains(rp.Stderr, "3 entries claiming this session sent by uid 2001") ||
+		!strings.Contains(rp.Stderr, "the start entry (0) is not in the journal") {
+		t.Errorf("replay of a made-up session: %s", rp)
+	}
+	ls := sb.Jitctl("root", "sessions", "--json")
+	if !strings.Contains(ls.Stdout, "2 not from sudo") {
+		t.Errorf("sessions does not flag the forged entries: %s", ls)
+	}
+	t.Logf("end entry: %s", end.Get("MESSAGE"))
+}
+
 // recordedStreams reads session id's recording with `journalctl -o json`
 // (the form the issue names), checks that every chunk has its fields and
 // that the sequence numbers have no hole, and returns each stream's bytes

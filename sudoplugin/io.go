@@ -245,7 +245,7 @@ func ioOpen(args []string, argc int, userInfo, commandInfo []string, b batcher) 
 		}
 		say(msgError, fmt.Sprintf("jit: warning: the session cannot be recorded now (%v); it runs, and the recording will have a gap", err))
 		if conn == nil {
-			conn = &journalConn{path: opts.journalSocket, fd: -1}
+			conn = newJournalConn(opts.journalSocket)
 		}
 		r.queue <- &jentry{head: start.b} // retried by the writer
 	} else {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -20,13 +21,19 @@ import (
 //     connected, so a full journald queue shows as EAGAIN and poll waits for
 //     room up to a deadline; a stopped journald shows as ECONNREFUSED;
 //   - never raises SIGPIPE (datagrams, and MSG_NOSIGNAL besides): sudo
-//     forwards SIGPIPE to the command.
+//     forwards SIGPIPE to the command;
+//   - sends as root. sudo's real uid is the invoking user's, and the kernel
+//     passes the real uid to journald unless the sender names another it
+//     holds. The recording's readers trust only entries sent as root (see
+//     package recording), and journald files them in the system journal
+//     rather than in the invoking user's own, which that user may read.
 //
 // Entries larger than a datagram go through a sealed memfd, as journald's
 // own clients do.
 type journalConn struct {
-	path string
-	fd   int
+	path  string
+	fd    int
+	creds []byte // SCM_CREDENTIALS: this process, its effective uid and gid
 }
 
 // journalSocket is journald's native socket.
@@ -37,11 +44,16 @@ const journalSocket = "/run/systemd/journal/socket"
 const sndbuf = 8 << 20
 
 func dialJournal(path string) (*journalConn, error) {
-	c := &journalConn{path: path, fd: -1}
+	c := newJournalConn(path)
 	if err := c.connect(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+func newJournalConn(path string) *journalConn {
+	return &journalConn{path: path, fd: -1, creds: unix.UnixCredentials(&unix.Ucred{
+		Pid: int32(os.Getpid()), Uid: uint32(os.Geteuid()), Gid: uint32(os.Getegid())})}
 }
 
 func (c *journalConn) connect() error {
@@ -134,7 +146,7 @@ func (c *journalConn) sendmsg(bufs [][]byte, oob []byte, deadline time.Time) err
 	}
 	redialed := false
 	for {
-		_, err := unix.SendmsgBuffers(c.fd, bufs, oob, nil, unix.MSG_NOSIGNAL)
+		_, err := unix.SendmsgBuffers(c.fd, bufs, append(oob, c.creds...), nil, unix.MSG_NOSIGNAL)
 		switch {
 		case err == nil:
 			return nil

@@ -28,6 +28,13 @@
 // absolute offsets, across chunks and streams alike. JIT_OFFSET is the byte
 // offset of the chunk's first byte in its stream, so that a hole shows as
 // bytes, too.
+//
+// Trust. Any local user can send entries with these fields to journald.
+// What they cannot forge is the sender's uid, which journald adds (_UID)
+// from the credentials the kernel checked: jit_io sends as root (sudo's
+// effective uid). Readers take only entries sent as root, and report the
+// others: a user's forged chunk can neither fill a hole nor stand in for a
+// recorded one.
 package recording
 
 import (
@@ -61,6 +68,8 @@ const (
 	// entry); FieldGapPrefix + stream: bytes dropped (gap entry).
 	FieldBytesPrefix = "JIT_BYTES_"
 	FieldGapPrefix   = "JIT_GAP_BYTES_"
+	// FieldSenderUID is journald's trusted field for the sender's uid.
+	FieldSenderUID = "_UID"
 )
 
 // Events (JIT_EVENT values) of recording entries.
@@ -246,6 +255,9 @@ type Session struct {
 	Holes []Hole
 	// Problems lists entries that could not be read.
 	Problems []string
+	// Foreign counts, by sender uid, the entries that claim to belong to
+	// the session but were not sent as root: ignored.
+	Foreign map[string]int
 	// Bytes per stream as the end entry reports them (nil without one).
 	Bytes map[string]int64
 }
@@ -277,6 +289,16 @@ func assemble(id string, entries []Fields, withData bool) (*Session, error) {
 			continue
 		}
 		found = true
+		if uid := e.Get(FieldSenderUID); uid != "0" {
+			if s.Foreign == nil {
+				s.Foreign = map[string]int{}
+			}
+			if uid == "" {
+				uid = "unknown"
+			}
+			s.Foreign[uid]++
+			continue
+		}
 		seq, err := strconv.ParseInt(e.Get(FieldSeq), 10, 64)
 		if err != nil || seq < 0 {
 			s.Problems = append(s.Problems, fmt.Sprintf("%s entry without a valid %s (%q)", ev, FieldSeq, e.Get(FieldSeq)))
@@ -440,7 +462,7 @@ func (s *Session) findHoles() {
 // every sequence number, no gaps, nothing unreadable.
 func (s *Session) Complete() bool {
 	return s.Start != nil && s.End != nil && len(s.Missing) == 0 && len(s.Gaps) == 0 &&
-		len(s.Holes) == 0 && len(s.Problems) == 0
+		len(s.Holes) == 0 && len(s.Problems) == 0 && len(s.Foreign) == 0
 }
 
 // Status is a short verdict for listings: "complete", or what is wrong.
@@ -465,6 +487,9 @@ func (s *Session) Status(open bool) string {
 	}
 	if len(s.Problems) > 0 {
 		why = append(why, fmt.Sprintf("%d unreadable", len(s.Problems)))
+	}
+	if n := s.foreignCount(); n > 0 {
+		why = append(why, fmt.Sprintf("%d not from sudo", n))
 	}
 	if s.End == nil {
 		if open && len(why) == 0 {
@@ -505,10 +530,28 @@ func (s *Session) Report() []string {
 		out = append(out, fmt.Sprintf("%s bytes %d-%d are not recorded (%s)", h.Stream, h.From, h.To-1, why))
 	}
 	out = append(out, s.Problems...)
+	uids := make([]string, 0, len(s.Foreign))
+	for uid := range s.Foreign {
+		uids = append(uids, uid)
+	}
+	sort.Strings(uids)
+	for _, uid := range uids {
+		n := s.Foreign[uid]
+		out = append(out, fmt.Sprintf("%d %s claiming this session sent by uid %s, not by sudo as root: ignored (forged?)",
+			n, map[bool]string{true: "entry", false: "entries"}[n == 1], uid))
+	}
 	if s.End == nil {
 		out = append(out, "the end entry is not in the journal: the session is still running, or its end was lost")
 	}
 	return out
+}
+
+func (s *Session) foreignCount() int {
+	n := 0
+	for _, c := range s.Foreign {
+		n += c
+	}
+	return n
 }
 
 func fmtAt(d time.Duration) string { return d.Round(time.Millisecond).String() }

@@ -34,6 +34,7 @@ func newWriter(id string) *writer {
 }
 
 func (w *writer) add(e entry) {
+	e[FieldSenderUID] = "0"
 	e[FieldSession] = w.id
 	e[FieldSeq] = strconv.FormatInt(w.seq, 10)
 	w.seq++
@@ -170,6 +171,53 @@ func TestMissingEntriesAreReported(t *testing.T) {
 	}
 	if _, err := Assemble("other", w.out); err != ErrNoRecording {
 		t.Errorf("another session's entries: %v", err)
+	}
+}
+
+// A local user can send entries with the recording's fields to journald;
+// only the sender's uid, which journald adds, tells them apart.
+func TestForgedEntriesAreIgnored(t *testing.T) {
+	w := newWriter("s-5")
+	w.chunk(TTYOut, []int64{0}, []string{"real"})
+	w.chunk(TTYOut, []int64{10}, []string{"lost"})
+	w.end()
+	genuine := []Fields{w.out[0], w.out[1], w.out[3]} // entry 2 is lost
+	forge := func(uid string, seq int64, data string) entry {
+		e := entry{FieldEvent: EventChunk, FieldSession: "s-5", FieldSeq: strconv.FormatInt(seq, 10),
+			FieldStream: TTYOut, FieldOffset: "4", FieldTime: "10", FieldTiming: "0:4", FieldData: data}
+		if uid != "" {
+			e[FieldSenderUID] = uid
+		}
+		return e
+	}
+	// A forged entry 2 fills the hole; a forged entry 1 comes first, so
+	// that it would win over the real one; one lacks the field.
+	entries := append([]Fields{forge("1001", 1, "fake"), forge("1001", 2, "fake"), forge("", 2, "fake")}, genuine...)
+	s, err := Assemble("s-5", entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Missing) != 1 || s.Missing[0] != (Range{2, 2}) {
+		t.Errorf("a forged entry filled the hole: missing %v", s.Missing)
+	}
+	var got bytes.Buffer
+	for _, o := range s.Terminal() {
+		got.Write(o.Data)
+	}
+	if got.String() != "real" {
+		t.Errorf("terminal output %q, want only the real chunk", got.String())
+	}
+	if s.Foreign["1001"] != 2 || s.Foreign["unknown"] != 1 || s.Complete() {
+		t.Errorf("foreign %v, complete %v", s.Foreign, s.Complete())
+	}
+	report := strings.Join(s.Report(), "\n")
+	if !strings.Contains(report, "2 entries claiming this session sent by uid 1001") || !strings.Contains(s.Status(false), "3 not from sudo") {
+		t.Errorf("report %q, status %q", report, s.Status(false))
+	}
+	// A complete recording with a forged extra is no longer complete.
+	all := append([]Fields{forge("1001", 5, "more")}, w.out...)
+	if s, _ := Assemble("s-5", all); s.Complete() || string(s.Chunks[1].Data) != "lost" {
+		t.Errorf("complete with a forged entry: %v", s.Report())
 	}
 }
 

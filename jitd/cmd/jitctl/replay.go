@@ -210,7 +210,8 @@ func recordingStates(ctx context.Context, ss []grant.Session) (map[string]string
 		return states, false
 	}
 	fields := []string{recording.FieldSession, recording.FieldEvent, recording.FieldSeq, recording.FieldStream,
-		recording.FieldOffset, recording.FieldTime, recording.FieldTiming, recording.FieldEntries, "JIT_TTY"}
+		recording.FieldOffset, recording.FieldTime, recording.FieldTiming, recording.FieldEntries, "JIT_TTY",
+		recording.FieldSenderUID}
 	for _, st := range recording.Streams {
 		fields = append(fields, recording.BytesField(st), recording.GapField(st))
 	}

@@ -18,7 +18,7 @@ import (
 func fakeRecording(id string, drop int) []journalread.Entry {
 	mk := func(seq int, kv ...string) journalread.Entry {
 		e := journalread.Entry{recording.FieldSession: {[]byte(id)}, recording.FieldSeq: {[]byte(strconv.Itoa(seq))},
-			"SYSLOG_IDENTIFIER": {[]byte("jit_sudo")}}
+			"SYSLOG_IDENTIFIER": {[]byte("jit_sudo")}, recording.FieldSenderUID: {[]byte("0")}}
 		for i := 0; i+1 < len(kv); i += 2 {
 			e[kv[i]] = [][]byte{[]byte(kv[i+1])}
 		}
