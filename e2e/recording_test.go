@@ -198,6 +198,20 @@ func TestRecordPipes(t *testing.T) {
 // both replay and sessions say they are there.
 func TestRecordForgedEntries(t *testing.T) {
 	sb, j := recSandbox(t, "")
+	// Persistent storage, as on an installed Debian: journald writes
+	// root's entries to system.journal, and a user's to user-UID.journal,
+	// which that user may read.
+	if err := sb.Journald().Cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat("/run/systemd/journal/flushed"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("journald did not move to /var/log/journal")
+		}
+	}
 	grantSudo(t, sb, "jitalice", "30m", nil, "/usr/bin/tr")
 	r := sb.RunAs("jitalice", 30*time.Second, "real\n", nil, "/usr/bin/sudo", "-n", "/usr/bin/tr", "a-z", "A-Z")
 	if r.Code != 0 || r.Stdout != "REAL\n" {
@@ -233,6 +247,37 @@ func TestRecordForgedEntries(t *testing.T) {
 	forge("JIT_SESSION_ID="+fake, "JIT_EVENT=sudo.io.end", "JIT_SEQ=2", "JIT_ENTRIES=3", "JIT_EXIT_STATUS=0")
 	sb.WaitJournal(10*time.Second, func(es []journalread.Entry) bool { return len(es) == 2 }, "JIT_SESSION_ID="+id, "_UID=2001")
 	sb.WaitJournal(10*time.Second, func(es []journalread.Entry) bool { return len(es) == 3 }, "JIT_SESSION_ID="+fake)
+
+	// The recording is in the system journal, and jitalice's own file has
+	// only her forgeries.
+	inFile := func(glob string) []journalread.Entry {
+		t.Helper()
+		files, _ := filepath.Glob(glob)
+		if len(files) != 1 {
+			t.Fatalf("%s: %v", glob, files)
+		}
+		out, err := exec.Command("journalctl", "--file", files[0], "JIT_SESSION_ID="+id, "-o", "json", "-a", "--no-pager").Output()
+		if err != nil {
+			t.Fatalf("journalctl --file %s: %v", files[0], err)
+		}
+		es, err := parseJournalJSON(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return es
+	}
+	if sys := inFile("/var/log/journal/*/system.journal"); len(sys) != len(genuine) {
+		t.Errorf("system.journal holds %d of the session's %d entries", len(sys), len(genuine))
+	}
+	own := inFile("/var/log/journal/*/user-2001.journal")
+	for _, e := range own {
+		if e.Get("MESSAGE") != "forged" {
+			t.Errorf("jitalice's own journal holds %s %s", e.Get("JIT_EVENT"), e.Get("JIT_SEQ"))
+		}
+	}
+	if len(own) != 2 {
+		t.Errorf("jitalice's own journal holds %d entries of the session, want her 2 forgeries", len(own))
+	}
 
 	rp := sb.Jitctl("root", "replay", id, "--raw")
 	if rp.Stdout != "REAL\n" {
