@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/coreos/go-systemd/v22/journal"
 
@@ -102,9 +103,16 @@ func TestRecordTTYPayload(t *testing.T) {
 	sb, j := recSandbox(t, "")
 	grantSudo(t, sb, "jitalice", "30m", nil, "/bin/cat")
 	path, want := writePayload(t, sb, 10<<20, 4711)
+	claims := watchSpool(t)
 	r := sb.RunAsTTY("jitalice", 60*time.Second, "", nil, "/usr/bin/sudo", "-n", "/bin/cat", path)
 	if r.Code != 0 {
 		t.Fatalf("sudo cat payload: exit %d: %.2000s", r.Code, r.Stderr+r.Stdout[:min(len(r.Stdout), 2000)])
+	}
+	// The chunks went through files jitd allocated ahead of time.
+	n := claims()
+	t.Logf("jit_io took %d files from jitd's spool", n)
+	if n < 5 {
+		t.Errorf("jit_io took %d files from jitd's spool for 10 MB, want 5 or more", n)
 	}
 	// The terminal turns \n into \r\n. It showed sudo's allow line, then
 	// the session: the command's output and the echo of anything typed.
@@ -135,6 +143,47 @@ func TestRecordTTYPayload(t *testing.T) {
 		t.Fatalf("jitctl sessions does not call %s complete:\n%s", id, ls)
 	}
 	t.Logf("jitctl sessions:\n%s", ls.Stdout)
+}
+
+// watchSpool waits until jitd's recording spool is full, and returns a
+// function that counts the files claimed from it since.
+func watchSpool(t *testing.T) func() int {
+	t.Helper()
+	const dir = "/run/jitd/spool"
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("free-%d", 7))); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("jitd did not fill its recording spool")
+		}
+	}
+	fd, err := syscall.InotifyInit1(syscall.IN_CLOEXEC | syscall.IN_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if _, err := syscall.InotifyAddWatch(fd, dir, syscall.IN_MOVED_FROM); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	return func() int {
+		buf := make([]byte, 64<<10)
+		for {
+			k, err := syscall.Read(fd, buf)
+			if k <= 0 || err != nil {
+				return n
+			}
+			for b := buf[:k]; len(b) >= syscall.SizeofInotifyEvent; {
+				ev := (*syscall.InotifyEvent)(unsafe.Pointer(&b[0]))
+				name := strings.TrimRight(string(b[syscall.SizeofInotifyEvent:syscall.SizeofInotifyEvent+ev.Len]), "\x00")
+				if strings.HasPrefix(name, "free-") && !strings.HasSuffix(name, ".new") {
+					n++ // a claim; jitd's refills move "free-K.new"
+				}
+				b = b[syscall.SizeofInotifyEvent+ev.Len:]
+			}
+		}
+	}
 }
 
 func firstDiff(a, b string) int {

@@ -5,7 +5,7 @@ package main
 //
 // sudo.conf:
 //
-//	Plugin jit_io /usr/libexec/jit/jit_sudo.so [journal_socket=PATH]
+//	Plugin jit_io /usr/libexec/jit/jit_sudo.so [journal_socket=PATH] [spool=DIR]
 //
 // It lives in the same library, and so the same Go runtime, as jit_policy:
 // sudo opens the I/O plugin after check_policy allowed the command, so the
@@ -20,16 +20,20 @@ package main
 // (chunkSize) or its first byte is flushDelay old, and queued for a writer
 // goroutine that sends it to journald.
 //
-// The writer takes each chunk off the queue at once, copies it into a
-// sealed memfd (which frees the chunk's buffer for reuse) and holds it back
+// The writer takes each chunk off the queue at once, copies it into a file
+// (which frees the chunk's buffer for reuse) and holds it back
 // until its first byte is flushDelay old, or until more than holdMax bytes
 // wait; at the end of the command it sends everything. journald's ingestion
 // (copying, hashing, compressing) costs about as much CPU as relaying the
 // output itself, and on a busy machine it slows the command down when it
 // competes with it: holding a burst back lets the burst finish first. A
-// memfd is one small datagram, so sending it never waits for journald to
+// file is one small datagram, so sending it never waits for journald to
 // make room, and journald reads it after sudo has gone. Every byte still
-// reaches journald within about flushDelay of being written.
+// reaches journald within about flushDelay of being written. The file is
+// one jitd allocated ahead of time (package spool) when there is one:
+// allocating the memory while the command floods its terminal slows the
+// command more than anything else the plugin does. Else it is a new
+// sealed memfd.
 //
 // The queue is bounded (queueLen chunks): when journald falls behind, log_*
 // waits for room up to maxStall, which slows the command's output rather
@@ -80,10 +84,11 @@ const (
 // ioOptions are jit_io's arguments in sudo.conf.
 type ioOptions struct {
 	journalSocket string
+	spoolDir      string
 }
 
 func parseIOOptions(args []string) (ioOptions, []string) {
-	o := ioOptions{journalSocket: journalSocket}
+	o := ioOptions{journalSocket: journalSocket, spoolDir: spoolDir}
 	var warnings []string
 	for _, a := range args {
 		k, v, _ := strings.Cut(a, "=")
@@ -94,6 +99,12 @@ func parseIOOptions(args []string) (ioOptions, []string) {
 				continue
 			}
 			o.journalSocket = v
+		case "spool":
+			if !strings.HasPrefix(v, "/") {
+				warnings = append(warnings, fmt.Sprintf("ignoring spool=%s: not an absolute path", v))
+				continue
+			}
+			o.spoolDir = v
 		default:
 			warnings = append(warnings, fmt.Sprintf("jit_io: ignoring unknown plugin option %q", a))
 		}
@@ -124,6 +135,7 @@ type jentry struct {
 // recorder records one session.
 type recorder struct {
 	id       string
+	spoolDir string // jitd's spool of allocated files; "" for none
 	required bool
 	input    bool
 	t0       time.Time
@@ -206,7 +218,7 @@ func ioOpen(args []string, argc int, userInfo, commandInfo []string, b batcher) 
 	if id == "" {
 		id = "local-" + randomHex(8)
 	}
-	r := &recorder{id: id, required: required, input: input, t0: time.Now(), t0Mono: monoUS(),
+	r := &recorder{id: id, spoolDir: opts.spoolDir, required: required, input: input, t0: time.Now(), t0Mono: monoUS(),
 		queue: make(chan *jentry, queueLen), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	r.bufPool.mapAhead()
 
@@ -595,15 +607,18 @@ func (r *recorder) freeData(e *jentry) {
 	}
 }
 
-// spill copies a chunk into a sealed memfd, off sudo's relay thread, so
-// that its buffer is free again at once and sending it later costs neither
-// a copy nor a wait for room in journald's queue. Without a memfd the
-// chunk is sent as a datagram.
+// spill copies a chunk into a file, off sudo's relay thread, so that its
+// buffer is free again at once and sending it later costs neither a copy
+// nor a wait for room in journald's queue. Without a file the chunk is sent
+// as a datagram.
 func (r *recorder) spill(e *jentry) {
 	if e.data == nil {
 		return
 	}
-	fd, err := entryFile(e.bufs())
+	fd, err := spoolFile(r.spoolDir, e.bufs())
+	if err != nil {
+		fd, err = entryFile(e.bufs())
+	}
 	if err != nil {
 		return
 	}

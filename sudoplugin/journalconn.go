@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/jitpam/jit/jitd/spool"
 )
 
 // journalConn speaks journald's native protocol on a datagram socket, for
@@ -132,6 +134,41 @@ func entryFile(bufs [][]byte) (int, error) {
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE|unix.F_SEAL_SEAL); err != nil {
 		unix.Close(fd)
 		return -1, fmt.Errorf("memfd seal: %w", err)
+	}
+	return fd, nil
+}
+
+// spoolDir is where jitd keeps allocated files (see package spool).
+const spoolDir = "/run/jitd/spool"
+
+// spoolFile returns a file from jitd's spool holding the entry, for sendFD.
+// journald reads a file that is not a sealed memfd only from root, so this
+// is for root only: another sender's entry would be dropped without a word.
+func spoolFile(dir string, bufs [][]byte) (int, error) {
+	if dir == "" || os.Geteuid() != 0 {
+		return -1, spool.ErrEmpty
+	}
+	fd, err := spool.Claim(dir)
+	if err != nil {
+		return -1, err
+	}
+	var off int64
+	for _, b := range bufs {
+		for len(b) > 0 {
+			n, err := unix.Pwrite(fd, b, off)
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if err != nil {
+				unix.Close(fd)
+				return -1, fmt.Errorf("spool file: %w", err)
+			}
+			b, off = b[n:], off+int64(n)
+		}
+	}
+	if err := unix.Ftruncate(fd, off); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("spool file: %w", err)
 	}
 	return fd, nil
 }

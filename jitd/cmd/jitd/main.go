@@ -26,6 +26,7 @@ import (
 	"github.com/jitpam/jit/jitd/auditlog"
 	"github.com/jitpam/jit/jitd/policy"
 	"github.com/jitpam/jit/jitd/server"
+	"github.com/jitpam/jit/jitd/spool"
 	"github.com/jitpam/jit/jitd/store"
 )
 
@@ -44,6 +45,7 @@ type options struct {
 	logLevel    string
 	logJSON     bool
 	runtimeDir  string
+	spoolSlots  int
 }
 
 // defaultRuntimeDir is systemd's RuntimeDirectory= for the unit, or
@@ -63,6 +65,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.socket, "socket", "", "Unix socket to listen on (overrides the policy file)")
 	fs.StringVar(&o.stateDir, "state", "", "state directory (overrides the policy file)")
 	fs.StringVar(&o.runtimeDir, "runtime-dir", defaultRuntimeDir(), "where session registrations and ends wait for their commit: root-only, emptied at boot")
+	fs.IntVar(&o.spoolSlots, "recording-spool", 8, "files of 2 MiB kept allocated in RUNTIME-DIR/spool for jit_io's recording chunks (0: none)")
 	fs.BoolVar(&o.checkConfig, "check-config", false, "validate the policy file and exit")
 	fs.StringVar(&o.logLevel, "log-level", "info", "trace, debug, info, warn or error")
 	fs.BoolVar(&o.logJSON, "log-json", false, "log JSON lines")
@@ -77,6 +80,10 @@ func run(args []string, stderr io.Writer) int {
 	if *showVersion {
 		fmt.Fprintln(os.Stdout, "jitd", version)
 		return 0
+	}
+	if o.spoolSlots < 0 || o.spoolSlots > spool.MaxSlots {
+		fmt.Fprintf(stderr, "jitd: -recording-spool %d: want 0 to %d files\n", o.spoolSlots, spool.MaxSlots)
+		return 2
 	}
 	level := hclog.LevelFromString(o.logLevel)
 	if level == hclog.NoLevel {
@@ -179,6 +186,10 @@ func serve(o options, pol *policy.Policy, log hclog.Logger) error {
 	log.Info("jitd ready", "socket", pol.Socket, "socket_activated", activated, "state", st.Path(), "version", version)
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
 	go watchdog(ctx, log)
+	if o.spoolSlots > 0 {
+		sp := &spool.Spool{Dir: filepath.Join(o.runtimeDir, "spool"), Slots: o.spoolSlots}
+		go sp.Run(ctx, func(err error) { log.Warn("recording spool", "error", err) })
+	}
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)

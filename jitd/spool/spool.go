@@ -1,0 +1,227 @@
+// Package spool keeps files of memory allocated ahead of time, which jit_io
+// (the sudo I/O plugin) hands its recording chunks to journald in.
+//
+// Why: a chunk reaches journald as a file descriptor, and writing 2 MiB into
+// a fresh memfd allocates 512 pages. On a virtual machine whose host takes
+// back the guest's free memory, each new page also costs a fault in the
+// host: about 1.2 ms per chunk on the project's machines, and while a
+// command floods its terminal, that allocation slows the command by much
+// more than its own time. Pages jitd allocated between commands cost sudo
+// only the copy.
+//
+// The protocol is files and names only. jitd keeps up to Slots files named
+// "free-K" (K = 0, 1, …), each FileSize bytes long with its pages written,
+// in a directory only root may enter. A consumer claims one by renaming it
+// to a name of its own (rename is atomic: of two claimers, one wins), opens
+// it, and unlinks it, so that the file is its alone. jitd refills the slots
+// once the claims have stopped for a moment, so that the refill does not
+// compete with the command whose output is being recorded.
+package spool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	// FileSize holds one 2 MiB chunk and its entry's other fields.
+	FileSize = 2<<20 + 64<<10
+	// MaxSlots bounds how many names a claimer tries.
+	MaxSlots = 16
+	// settle is how long claims must have stopped before a refill.
+	settle = 250 * time.Millisecond
+	// backstop refills even if no claim was seen (a missed event).
+	backstop = 30 * time.Second
+)
+
+// Spool is jitd's side: it fills the directory.
+type Spool struct {
+	Dir   string
+	Slots int // files kept ready, at most MaxSlots
+}
+
+// Fill creates the missing files and removes claimed ones a crashed
+// claimer left behind. It returns how many files it created.
+func (s *Spool) Fill() (int, error) {
+	if s.Slots < 0 || s.Slots > MaxSlots {
+		return 0, fmt.Errorf("spool: %d slots: want 0 to %d", s.Slots, MaxSlots)
+	}
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return 0, fmt.Errorf("spool: %w", err)
+	}
+	if err := checkDir(s.Dir); err != nil {
+		return 0, err
+	}
+	s.removeStale()
+	created := 0
+	for k := 0; k < s.Slots; k++ {
+		name := filepath.Join(s.Dir, "free-"+strconv.Itoa(k))
+		if _, err := os.Lstat(name); err == nil {
+			continue
+		}
+		if err := makeFile(name); err != nil {
+			return created, err
+		}
+		created++
+	}
+	return created, nil
+}
+
+// makeFile writes a file's pages under a temporary name and then gives it
+// its slot name, so that a claimer never sees it half made. Written, not
+// fallocated: tmpfs leaves fallocated pages for the first write to clear,
+// and the point is that nothing is left to do when sudo writes.
+func makeFile(name string) error {
+	tmp := name + ".new"
+	fd, err := unix.Open(tmp, unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	zeros := make([]byte, 64<<10)
+	for off := int64(0); off < FileSize && err == nil; off += int64(len(zeros)) {
+		_, err = unix.Pwrite(fd, zeros, off)
+	}
+	unix.Close(fd)
+	if err == nil {
+		err = os.Rename(tmp, name)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("spool: allocate %s: %w", name, err)
+	}
+	return nil
+}
+
+// removeStale removes files claimed (renamed) but never unlinked, by a
+// claimer that died in between, a minute on.
+func (s *Spool) removeStale() {
+	ents, err := os.ReadDir(s.Dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "free-") && !strings.HasSuffix(e.Name(), ".new") {
+			continue
+		}
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > time.Minute {
+			os.Remove(filepath.Join(s.Dir, e.Name()))
+		}
+	}
+}
+
+// Run keeps the spool filled until ctx ends: after claims, once they have
+// stopped for a moment (it watches the directory), and every so often in
+// case it missed one. Errors go to report.
+func (s *Spool) Run(ctx context.Context, report func(error)) {
+	if _, err := s.Fill(); err != nil {
+		report(err)
+	}
+	claimed := make(chan struct{}, 1)
+	if err := watch(ctx, s.Dir, claimed); err != nil {
+		report(err)
+	}
+	t := time.NewTimer(backstop)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-claimed:
+			t.Reset(settle)
+			continue
+		case <-t.C:
+		}
+		if _, err := s.Fill(); err != nil {
+			report(err)
+		}
+		t.Reset(backstop)
+	}
+}
+
+// watch tells claimed (without blocking) whenever a file leaves dir.
+func watch(ctx context.Context, dir string, claimed chan<- struct{}) error {
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return fmt.Errorf("spool: inotify: %w", err)
+	}
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_MOVED_FROM|unix.IN_DELETE); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("spool: watch %s: %w", dir, err)
+	}
+	f := os.NewFile(uintptr(fd), "spool-inotify")
+	go func() {
+		<-ctx.Done()
+		f.Close()
+	}()
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			if _, err := f.Read(buf); err != nil {
+				return
+			}
+			select {
+			case claimed <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return nil
+}
+
+// checkDir refuses a spool directory anyone but root could put files in or
+// read them from: the recording goes through these files.
+func checkDir(dir string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != 0 || st.Mode&0o077 != 0 {
+		return fmt.Errorf("spool: %s is not a directory only root may use (mode %o, owner %d)", dir, st.Mode&0o7777, st.Uid)
+	}
+	return nil
+}
+
+// ErrEmpty says no file was ready.
+var ErrEmpty = errors.New("spool: no file ready")
+
+var claims atomic.Uint64
+
+// Claim takes a file from the spool: open for reading and writing, with no
+// name left, FileSize bytes long. The caller writes from offset 0 and
+// truncates the file to what it wrote.
+func Claim(dir string) (int, error) {
+	if err := checkDir(dir); err != nil {
+		return -1, err
+	}
+	mine := filepath.Join(dir, fmt.Sprintf("taken-%d-%d", os.Getpid(), claims.Add(1)))
+	for k := 0; k < MaxSlots; k++ {
+		err := unix.Rename(filepath.Join(dir, "free-"+strconv.Itoa(k)), mine)
+		if errors.Is(err, unix.ENOENT) {
+			continue
+		}
+		if err != nil {
+			return -1, fmt.Errorf("spool: claim: %w", err)
+		}
+		fd, err := unix.Open(mine, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+		unix.Unlink(mine)
+		if err != nil {
+			return -1, fmt.Errorf("spool: claim: %w", err)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != 0 || st.Nlink != 0 {
+			unix.Close(fd)
+			return -1, fmt.Errorf("spool: claim: %s is not a file of root's alone", mine)
+		}
+		return fd, nil
+	}
+	return -1, ErrEmpty
+}

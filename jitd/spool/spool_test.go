@@ -1,0 +1,132 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func newSpool(t *testing.T, slots int) *Spool {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the spool is root's: run the tests as root")
+		}
+		t.Skip("the spool is root's: run as root")
+	}
+	s := &Spool{Dir: filepath.Join(t.TempDir(), "spool"), Slots: slots}
+	if n, err := s.Fill(); err != nil || n != slots {
+		t.Fatalf("fill: %d, %v", n, err)
+	}
+	return s
+}
+
+func TestFillAllocatesAndClaimTakesEachFileOnce(t *testing.T) {
+	s := newSpool(t, 4)
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(s.Dir, "free-3"), &st); err != nil || st.Size != FileSize || st.Blocks*512 < FileSize {
+		t.Fatalf("free-3: size %d, %d blocks, %v", st.Size, st.Blocks, err)
+	}
+	// Eight claimers race for four files: each file goes to one of them.
+	var mu sync.Mutex
+	inodes := map[uint64]bool{}
+	empty := 0
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fd, err := Claim(s.Dir)
+			mu.Lock()
+			defer mu.Unlock()
+			if errors.Is(err, ErrEmpty) {
+				empty++
+				return
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer unix.Close(fd)
+			var st unix.Stat_t
+			unix.Fstat(fd, &st)
+			if inodes[st.Ino] || st.Nlink != 0 || st.Size != FileSize {
+				t.Errorf("claimed inode %d twice, or it keeps a name (%d links), or size %d", st.Ino, st.Nlink, st.Size)
+			}
+			inodes[st.Ino] = true
+		}()
+	}
+	wg.Wait()
+	if len(inodes) != 4 || empty != 4 {
+		t.Fatalf("%d files claimed, %d claimers found none", len(inodes), empty)
+	}
+	if ents, _ := os.ReadDir(s.Dir); len(ents) != 0 {
+		t.Errorf("left in the spool: %v", ents)
+	}
+	if n, err := s.Fill(); n != 4 || err != nil {
+		t.Errorf("refill: %d, %v", n, err)
+	}
+}
+
+func TestClaimRefusesADirectoryOthersMayUse(t *testing.T) {
+	s := newSpool(t, 1)
+	if err := os.Chmod(s.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if fd, err := Claim(s.Dir); err == nil {
+		unix.Close(fd)
+		t.Fatal("claimed from a directory others may read")
+	}
+	if _, err := s.Fill(); err == nil {
+		t.Fatal("filled a directory others may read")
+	}
+}
+
+func TestRunRefillsAfterClaims(t *testing.T) {
+	s := newSpool(t, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx, func(err error) { t.Error(err) })
+	time.Sleep(50 * time.Millisecond) // Run's first fill and watch
+	for i := 0; i < 2; i++ {
+		fd, err := Claim(s.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unix.Close(fd)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err0 := os.Stat(filepath.Join(s.Dir, "free-0"))
+		_, err1 := os.Stat(filepath.Join(s.Dir, "free-1"))
+		if err0 == nil && err1 == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the spool was not refilled after two claims")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestFillRemovesStaleClaims(t *testing.T) {
+	s := newSpool(t, 1)
+	stale := filepath.Join(s.Dir, "taken-99-1")
+	if err := os.WriteFile(stale, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Minute)
+	os.Chtimes(stale, old, old)
+	if _, err := s.Fill(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("a stale claimed file was kept")
+	}
+}
