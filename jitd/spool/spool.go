@@ -26,7 +26,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -102,15 +101,21 @@ func makeFile(name string) error {
 }
 
 // removeStale removes files claimed (renamed) but never unlinked, by a
-// claimer that died in between, a minute on.
+// claimer that died in between, and half-made ones, a minute on; and slots
+// beyond Slots (a smaller spool than the last jitd's).
 func (s *Spool) removeStale() {
 	ents, err := os.ReadDir(s.Dir)
 	if err != nil {
 		return
 	}
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), "free-") && !strings.HasSuffix(e.Name(), ".new") {
-			continue
+		if k, ok := strings.CutPrefix(e.Name(), "free-"); ok {
+			if n, err := strconv.Atoi(k); err == nil {
+				if n >= s.Slots {
+					os.Remove(filepath.Join(s.Dir, e.Name()))
+				}
+				continue
+			}
 		}
 		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > time.Minute {
 			os.Remove(filepath.Join(s.Dir, e.Name()))
@@ -193,8 +198,6 @@ func checkDir(dir string) error {
 // ErrEmpty says no file was ready.
 var ErrEmpty = errors.New("spool: no file ready")
 
-var claims atomic.Uint64
-
 // Claim takes a file from the spool: open for reading and writing, with no
 // name left, FileSize bytes long. The caller writes from offset 0 and
 // truncates the file to what it wrote.
@@ -202,9 +205,15 @@ func Claim(dir string) (int, error) {
 	if err := checkDir(dir); err != nil {
 		return -1, err
 	}
-	mine := filepath.Join(dir, fmt.Sprintf("taken-%d-%d", os.Getpid(), claims.Add(1)))
+	// A name of this claim's own: renaming onto another claimer's name
+	// would take its file. RENAME_NOREPLACE makes sure.
+	var r [8]byte
+	if _, err := unix.Getrandom(r[:], 0); err != nil {
+		return -1, fmt.Errorf("spool: claim: %w", err)
+	}
+	mine := filepath.Join(dir, fmt.Sprintf("taken-%d-%x", os.Getpid(), r))
 	for k := 0; k < MaxSlots; k++ {
-		err := unix.Rename(filepath.Join(dir, "free-"+strconv.Itoa(k)), mine)
+		err := unix.Renameat2(unix.AT_FDCWD, filepath.Join(dir, "free-"+strconv.Itoa(k)), unix.AT_FDCWD, mine, unix.RENAME_NOREPLACE)
 		if errors.Is(err, unix.ENOENT) {
 			continue
 		}

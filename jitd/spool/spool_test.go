@@ -129,4 +129,15 @@ func TestFillRemovesStaleClaims(t *testing.T) {
 	if _, err := os.Stat(stale); err == nil {
 		t.Error("a stale claimed file was kept")
 	}
+	// A smaller spool than the last jitd's drops the slots beyond it.
+	big := &Spool{Dir: s.Dir, Slots: 3}
+	if n, err := big.Fill(); n != 2 || err != nil {
+		t.Fatalf("fill 3 slots: %d, %v", n, err)
+	}
+	if _, err := s.Fill(); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(s.Dir); len(ents) != 1 || ents[0].Name() != "free-0" {
+		t.Errorf("after shrinking to 1 slot: %v", ents)
+	}
 }
