@@ -46,6 +46,10 @@ const (
 type Spool struct {
 	Dir   string
 	Slots int // files kept ready, at most MaxSlots
+	// Wanted says whether anything will claim files (recording is on in
+	// the policy); nil means yes. While it says no, the spool is emptied,
+	// so that the memory is not held for nothing.
+	Wanted func() bool
 }
 
 // Fill creates the missing files and removes claimed ones a crashed
@@ -60,9 +64,13 @@ func (s *Spool) Fill() (int, error) {
 	if err := checkDir(s.Dir); err != nil {
 		return 0, err
 	}
-	s.removeStale()
+	slots := s.Slots
+	if s.Wanted != nil && !s.Wanted() {
+		slots = 0
+	}
+	s.removeStale(slots)
 	created := 0
-	for k := 0; k < s.Slots; k++ {
+	for k := 0; k < slots; k++ {
 		name := filepath.Join(s.Dir, "free-"+strconv.Itoa(k))
 		if _, err := os.Lstat(name); err == nil {
 			continue
@@ -102,8 +110,8 @@ func makeFile(name string) error {
 
 // removeStale removes files claimed (renamed) but never unlinked, by a
 // claimer that died in between, and half-made ones, a minute on; and slots
-// beyond Slots (a smaller spool than the last jitd's).
-func (s *Spool) removeStale() {
+// beyond slots (a smaller spool than the last jitd's, or none wanted).
+func (s *Spool) removeStale(slots int) {
 	ents, err := os.ReadDir(s.Dir)
 	if err != nil {
 		return
@@ -111,7 +119,7 @@ func (s *Spool) removeStale() {
 	for _, e := range ents {
 		if k, ok := strings.CutPrefix(e.Name(), "free-"); ok {
 			if n, err := strconv.Atoi(k); err == nil {
-				if n >= s.Slots {
+				if n >= slots {
 					os.Remove(filepath.Join(s.Dir, e.Name()))
 				}
 				continue

@@ -140,4 +140,18 @@ func TestFillRemovesStaleClaims(t *testing.T) {
 	if ents, _ := os.ReadDir(s.Dir); len(ents) != 1 || ents[0].Name() != "free-0" {
 		t.Errorf("after shrinking to 1 slot: %v", ents)
 	}
+	// Recording turned off: the spool is emptied, and filled again once
+	// it is back on.
+	on := false
+	s.Wanted = func() bool { return on }
+	if n, err := s.Fill(); n != 0 || err != nil {
+		t.Fatalf("fill while unwanted: %d, %v", n, err)
+	}
+	if ents, _ := os.ReadDir(s.Dir); len(ents) != 0 {
+		t.Errorf("unwanted spool keeps %v", ents)
+	}
+	on = true
+	if n, err := s.Fill(); n != 1 || err != nil {
+		t.Errorf("fill when wanted again: %d, %v", n, err)
+	}
 }

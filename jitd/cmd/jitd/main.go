@@ -187,7 +187,8 @@ func serve(o options, pol *policy.Policy, log hclog.Logger) error {
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
 	go watchdog(ctx, log)
 	if o.spoolSlots > 0 {
-		sp := &spool.Spool{Dir: filepath.Join(o.runtimeDir, "spool"), Slots: o.spoolSlots}
+		sp := &spool.Spool{Dir: filepath.Join(o.runtimeDir, "spool"), Slots: o.spoolSlots,
+			Wanted: func() bool { return srv.Policy().Recording.Enabled }}
 		go sp.Run(ctx, func(err error) { log.Warn("recording spool", "error", err) })
 	}
 
