@@ -118,18 +118,9 @@ func entryFile(bufs [][]byte) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("memfd: %w", err)
 	}
-	for _, b := range bufs {
-		for len(b) > 0 {
-			n, err := unix.Write(fd, b)
-			if err != nil {
-				if errors.Is(err, unix.EINTR) {
-					continue
-				}
-				unix.Close(fd)
-				return -1, fmt.Errorf("memfd: %w", err)
-			}
-			b = b[n:]
-		}
+	if _, err := writeEntry(fd, bufs); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("memfd: %w", err)
 	}
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE|unix.F_SEAL_SEAL); err != nil {
 		unix.Close(fd)
@@ -152,6 +143,21 @@ func spoolFile(dir string, bufs [][]byte) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	// The file is longer than most entries: what is past the entry goes.
+	off, err := writeEntry(fd, bufs)
+	if err == nil {
+		err = unix.Ftruncate(fd, off)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("spool file: %w", err)
+	}
+	return fd, nil
+}
+
+// writeEntry writes the entry's buffers, concatenated, from the start of
+// fd, and returns its length.
+func writeEntry(fd int, bufs [][]byte) (int64, error) {
 	var off int64
 	for _, b := range bufs {
 		for len(b) > 0 {
@@ -160,17 +166,12 @@ func spoolFile(dir string, bufs [][]byte) (int, error) {
 				continue
 			}
 			if err != nil {
-				unix.Close(fd)
-				return -1, fmt.Errorf("spool file: %w", err)
+				return off, err
 			}
 			b, off = b[n:], off+int64(n)
 		}
 	}
-	if err := unix.Ftruncate(fd, off); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("spool file: %w", err)
-	}
-	return fd, nil
+	return off, nil
 }
 
 // sendmsg sends one datagram, waiting for room in journald's queue until
