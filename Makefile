@@ -138,7 +138,7 @@ install: build
 	install -m 0644 $(BUILD)/pam_jit_core.so $(DESTDIR)$(PAMDIR)/pam_jit_core.so
 	sed 's|/usr/sbin/jitd|$(SBINDIR)/jitd|' contrib/systemd/jitd.service > $(DESTDIR)$(UNITDIR)/jitd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/jitd.service
-	install -m 0644 contrib/systemd/jitd.socket $(DESTDIR)$(UNITDIR)/jitd.socket
+	install -m 0644 contrib/systemd/jitd.socket contrib/systemd/run-jitd-spool.mount $(DESTDIR)$(UNITDIR)/
 	install -m 0644 contrib/jitd.catalog $(DESTDIR)$(CATALOGDIR)/jitd.catalog
 	install -m 0644 contrib/pam_jit.catalog $(DESTDIR)$(CATALOGDIR)/pam_jit.catalog
 	install -m 0644 contrib/pam.d/jit-sudo $(DESTDIR)$(SYSCONFDIR)/pam.d/jit-sudo

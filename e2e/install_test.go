@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -81,10 +83,16 @@ func TestInstallMakeInstall(t *testing.T) {
 			t.Errorf("%s: mode %v, want %v", p, fi.Mode().Perm(), mode)
 		}
 	}
-	units, _ := filepath.Glob(dest + "/*/systemd/system/jitd.s*")
-	units2, _ := filepath.Glob(dest + "/*/*/systemd/system/jitd.s*")
-	if len(units)+len(units2) != 2 {
-		t.Errorf("want jitd.service and jitd.socket installed, found %v %v", units, units2)
+	var units []string
+	for _, pattern := range []string{"/*/systemd/system/*", "/*/*/systemd/system/*"} {
+		found, _ := filepath.Glob(dest + pattern)
+		for _, f := range found {
+			units = append(units, filepath.Base(f))
+		}
+	}
+	sort.Strings(units)
+	if want := []string{"jitd.service", "jitd.socket", "run-jitd-spool.mount"}; !slices.Equal(units, want) {
+		t.Errorf("units installed: %v, want %v", units, want)
 	}
 	for _, f := range []string{"/etc/sudo.conf", "/etc/pam.d/sshd", "/etc/pam.d/common-account"} {
 		if _, err := os.Stat(dest + f); err == nil {
@@ -277,7 +285,8 @@ func TestPackageDeb(t *testing.T) {
 	t.Logf("dpkg -i:\n%s", out)
 	for _, f := range []string{"/usr/sbin/jitd", "/usr/bin/jitctl", "/usr/libexec/jit/jit_sudo.so",
 		"/lib/x86_64-linux-gnu/security/pam_jit.so", "/lib/x86_64-linux-gnu/security/pam_jit_core.so",
-		"/etc/jitd/jitd.hcl", "/etc/pam.d/jit-sudo", "/lib/systemd/system/jitd.socket", "/var/lib/jitd"} {
+		"/etc/jitd/jitd.hcl", "/etc/pam.d/jit-sudo", "/lib/systemd/system/jitd.socket",
+		"/lib/systemd/system/run-jitd-spool.mount", "/var/lib/jitd"} {
 		if _, err := os.Stat(f); err != nil {
 			t.Errorf("after dpkg -i: %v", err)
 		}

@@ -13,6 +13,14 @@ import (
 // SocketPath is where the sandbox's jitd listens (the production default).
 const SocketPath = api.DefaultSocket
 
+// SpoolDir is jitd's recording spool (RUNTIME-DIR/spool, see package
+// spool), and SpoolMountOptions the options of the tmpfs the sandbox mounts
+// on it, the same as contrib/systemd/run-jitd-spool.mount on a host.
+const (
+	SpoolDir          = "/run/jitd/spool"
+	SpoolMountOptions = "mode=0700,huge=within_size,size=40m"
+)
+
 // PolicyPath is where the sandbox's jitd reads its policy.
 const PolicyPath = "/etc/jitd/jitd.hcl"
 

@@ -161,6 +161,15 @@ func (sb *Sandbox) build() error {
 			return fmt.Errorf("create %s: %w", d.path, err)
 		}
 	}
+	// jitd's recording spool on a tmpfs of its own with huge pages, as
+	// contrib/systemd/run-jitd-spool.mount mounts it on a host.
+	if err := os.MkdirAll(SpoolDir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", SpoolDir, err)
+	}
+	if err := unix.Mount("tmpfs", SpoolDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, SpoolMountOptions); err != nil {
+		return fmt.Errorf("mount tmpfs on %s: %w", SpoolDir, err)
+	}
+	sb.mounts = append(sb.mounts, SpoolDir)
 	if err := sb.addAccounts(); err != nil {
 		return err
 	}

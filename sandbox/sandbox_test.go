@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -159,6 +160,9 @@ func TestSandboxChild(t *testing.T) {
 	if _, err := os.Stat("/home/jitalice"); err != nil {
 		t.Fatalf("test user home missing: %v", err)
 	}
+	if opts := mountOptions(t, SpoolDir); !strings.Contains(opts, "huge=within_size") {
+		t.Errorf("%s: mount options %q, want a tmpfs with huge=within_size", SpoolDir, opts)
+	}
 	sshd := sb.StartSSHD(SSHDConfig{})
 	if r := sshd.SSH("jitbob", 60*time.Second, "true"); r.Code != 0 {
 		t.Fatalf("ssh as jitbob: %s\n%s", r, sshd.Proc.Output())
@@ -193,6 +197,54 @@ func TestHostDiffReportsChanges(t *testing.T) {
 	for _, want := range []string{"+ /etc overlay", "/etc/passwd changed", "/etc/jitd appeared", "/etc/jitd/jitd.hcl appeared", "/etc/pam.d/sudo disappeared"} {
 		if !strings.Contains(d, want) {
 			t.Errorf("diff lacks %q:\n%s", want, d)
+		}
+	}
+}
+
+// mountOptions returns the type and super options of the mount on dir, or
+// "" when dir is no mount point.
+func mountOptions(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		// id parent major:minor root mountpoint options [optional…] - type source super
+		if len(f) < 10 || f[4] != dir {
+			continue
+		}
+		if i := slices.Index(f, "-"); i > 0 && i+3 < len(f) {
+			opts = f[i+1] + " " + f[i+3] // the last mount on dir is the one in effect
+		}
+	}
+	return opts
+}
+
+// The sandbox mounts the recording spool as the unit shipped for hosts
+// does, so that tests and benchmarks measure what a host runs.
+func TestSpoolMountMatchesUnit(t *testing.T) {
+	b, err := os.ReadFile("../contrib/systemd/run-jitd-spool.mount")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var where, options string
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Where="); ok {
+			where = v
+		}
+		if v, ok := strings.CutPrefix(line, "Options="); ok {
+			options = v
+		}
+	}
+	if where != SpoolDir {
+		t.Errorf("the unit mounts %q, the sandbox %q", where, SpoolDir)
+	}
+	for _, o := range strings.Split(SpoolMountOptions, ",") {
+		if !slices.Contains(strings.Split(options, ","), o) {
+			t.Errorf("the unit's options %q lack the sandbox's %q", options, o)
 		}
 	}
 }

@@ -1,50 +1,90 @@
 package main
 
 import (
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/jitpam/jit/jitd/recording"
+	"github.com/jitpam/jit/jitd/spool"
 )
 
-// Chunk buffers are 2 MiB anonymous mappings aligned to 2 MiB and marked
-// for transparent huge pages, outside the Go heap. sudo's relay thread
-// copies every byte of output into one; from the Go heap, each 4 KiB page of
-// a fresh buffer cost a page fault on that thread (about 16 ms per 10 MB of
-// output, more than the rest of the plugin's work), while a huge page costs
-// one fault per chunk. The kernel falls back to small pages by itself
-// where huge pages are off.
+// sudo's relay thread copies every byte of output into a chunk buffer
+// (iobatch.c), which lies outside the Go heap: C keeps pointers into it.
 //
-// chunkSize must stay the size of an x86-64 huge page for this to pay off.
+// Where jitd keeps a spool (package spool), a buffer is a claimed spool
+// file, mapped: the chunk's bytes land straight in the file that is then
+// handed to journald as the entry (see chunkFile), with nothing copied
+// again and no memory allocated while the command runs. Allocating memory
+// is what costs most here: on a virtual machine whose host takes back the
+// guest's free memory, a fresh page also costs a fault in the host, and
+// 2 MiB of them take a millisecond or two, on the relay thread or on the
+// other core, while the command floods its terminal. jitd wrote the spool
+// files' pages between commands.
 //
-// Even so, faulting in a huge page (zeroing 2 MiB) takes about a
-// millisecond, so buffers are faulted in by the writer goroutine, away from
-// the relay thread: the first ones when the recording opens, and one more
-// whenever a get leaves no faulted-in buffer spare. Without the spare, a
-// stream that keeps its chunk open for long (a few bytes of ttyin, held
-// until the flush timer) leaves the next chunk of a flood a fresh mapping,
-// which the relay thread then faults in itself. The first buffers are
+// Without a spool, a buffer is a 2 MiB anonymous mapping aligned to 2 MiB
+// and marked for transparent huge pages (from the Go heap, each 4 KiB page
+// of a fresh buffer cost the relay thread a fault; a huge page costs one per
+// chunk), and the writer later copies the chunk into a file.
+//
+// Either way, buffers are readied (claimed and mapped, or faulted in) by the
+// writer goroutine, away from the relay thread: the first ones when the
+// recording opens, and one more whenever a get leaves none ready. Without
+// the spare, a stream that keeps its chunk open for long (a few bytes of
+// ttyin, held until the flush timer) leaves the next chunk of a flood a
+// fresh mapping, which the relay thread then faults in itself. Mappings are
+// marked not to be inherited: a child sharing an anonymous one would make
+// every later write by sudo copy the page. The first anonymous ones are
 // mapped on sudo's thread, before sudo forks the command's monitor, and
-// marked not to be inherited: a child sharing them would make every later
-// write by sudo copy the page.
+// stay untouched (free to keep) while spool files serve.
+
+// The layout of a chunk file: the data field first, so that the relay
+// thread writes the data at a fixed offset before the other fields are
+// known. Its length is filled in when the chunk is sealed, and the other
+// fields follow the data.
+//
+//	JIT_DATA\n <le64 length> <data> \n FIELD=value\n …
+const (
+	chunkLenAt  = len(recording.FieldData) + 1
+	chunkDataAt = chunkLenAt + 8
+)
+
+const (
+	chunkBufsKept  = 4 // anonymous buffers kept for reuse
+	chunkBufsAhead = 2 // readied at open
+	// smallChunk: a sealed chunk smaller than this is copied into a memfd,
+	// and its spool file goes on serving as a buffer: a few bytes of
+	// ttyin should not use up 2 MiB that jitd refills only later.
+	smallChunk = chunkSize / 8
+)
 
 // chunkBufs hands out chunk buffers and keeps a few for reuse.
 type chunkBufs struct {
+	// spoolDir is jitd's spool, whose files become buffers when the writer
+	// can claim them; "" for none.
+	spoolDir string
+
 	mu     sync.Mutex
-	free   [][]byte       // faulted in
-	fresh  [][]byte       // mapped, not yet faulted in
-	mapped map[*byte]bool // buffers that are mappings, not heap
-	// low asks the writer for a refill: a get left no buffer spare. Made
+	files  [][]byte // mapped from claimed spool files, in memory
+	free   [][]byte // anonymous, faulted in
+	fresh  [][]byte // anonymous, mapped, not yet faulted in
+	mapped map[*byte]mapping
+	// low asks the writer for a refill: a get left no buffer ready. Made
 	// by mapAhead, before the writer starts.
 	low chan struct{}
 }
 
-const (
-	chunkBufsKept  = 4
-	chunkBufsAhead = 2 // mapped at open, faulted in by the writer
-)
+// mapping is what lies behind a buffer that is not Go heap.
+type mapping struct {
+	mem  []byte // the whole mapping
+	file int    // the spool file mapped, or -1 for anonymous memory
+}
 
-// mapAhead maps the first buffers; call it on sudo's thread.
+// mapAhead maps the first anonymous buffers; call it on sudo's thread.
 func (c *chunkBufs) mapAhead() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -56,50 +96,69 @@ func (c *chunkBufs) mapAhead() {
 		if err != nil {
 			return
 		}
-		c.markMapped(b)
+		c.markMapped(b, mapping{mem: b[:cap(b)], file: -1})
 		c.fresh = append(c.fresh, b)
 	}
 }
 
-// touch faults in the buffers mapped ahead (the writer goroutine), one at
-// a time, each going to the free list as soon as it is in memory. A get
-// meanwhile takes a faulted-in buffer if there is one, else a fresh one.
+// touch readies the first buffers (the writer goroutine), one at a time,
+// each going to its list as soon as it is ready: a spool file if one can be
+// claimed, else one of the anonymous buffers mapped ahead, faulted in.
 func (c *chunkBufs) touch() {
-	for {
-		c.mu.Lock()
-		n := len(c.fresh)
-		if n == 0 {
-			c.mu.Unlock()
+	for range chunkBufsAhead {
+		if !c.readyOne(true) {
 			return
 		}
-		b := c.fresh[n-1]
-		c.fresh = c.fresh[:n-1]
-		c.mu.Unlock()
-		faultIn(b)
-		c.mu.Lock()
-		c.free = append(c.free, b)
-		c.mu.Unlock()
 	}
 }
 
-// refill maps and faults in one more buffer unless one is spare (the
-// writer goroutine, when low fires).
+// refill readies one more buffer unless one is ready (the writer
+// goroutine, when low fires).
 func (c *chunkBufs) refill() {
 	c.mu.Lock()
-	spare := len(c.free) + len(c.fresh)
+	ready := len(c.files) + len(c.free)
 	c.mu.Unlock()
-	if spare > 0 {
-		return
+	if ready == 0 {
+		c.readyOne(false)
 	}
-	b, err := mapChunk()
-	if err != nil {
-		return
+}
+
+// readyOne claims and maps a spool file, or else faults in an anonymous
+// buffer: one mapped ahead, or (unless aheadOnly) a new one. It says
+// whether a buffer was readied.
+func (c *chunkBufs) readyOne(aheadOnly bool) bool {
+	if b, m, err := claimChunkFile(c.spoolDir); err == nil {
+		c.mu.Lock()
+		c.markMapped(b, m)
+		c.files = append(c.files, b)
+		c.mu.Unlock()
+		return true
+	}
+	c.mu.Lock()
+	var b []byte
+	if n := len(c.fresh); n > 0 {
+		b = c.fresh[n-1]
+		c.fresh = c.fresh[:n-1]
+	}
+	c.mu.Unlock()
+	if b == nil {
+		if aheadOnly {
+			return false
+		}
+		m, err := mapChunk()
+		if err != nil {
+			return false
+		}
+		b = m
+		c.mu.Lock()
+		c.markMapped(b, mapping{mem: b[:cap(b)], file: -1})
+		c.mu.Unlock()
 	}
 	faultIn(b)
 	c.mu.Lock()
-	c.markMapped(b)
 	c.free = append(c.free, b)
 	c.mu.Unlock()
+	return true
 }
 
 // faultIn writes one byte per page of b, which faults in its huge page
@@ -111,20 +170,24 @@ func faultIn(b []byte) {
 	}
 }
 
-func (c *chunkBufs) markMapped(b []byte) {
+// markMapped records what lies behind b. c.mu is held.
+func (c *chunkBufs) markMapped(b []byte, m mapping) {
 	if c.mapped == nil {
-		c.mapped = make(map[*byte]bool)
+		c.mapped = make(map[*byte]mapping)
 	}
-	c.mapped[unsafe.SliceData(b[:1])] = true
+	c.mapped[unsafe.SliceData(b[:1])] = m
 }
 
-// get returns an empty buffer of capacity chunkSize, faulted in if one is
-// ready, and asks for a refill when it took the last one.
+// get returns an empty buffer of capacity chunkSize, ready if one is (a
+// spool file first), and asks for a refill when it took the last ready one.
 func (c *chunkBufs) get() []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var b []byte
-	if n := len(c.free); n > 0 {
+	if n := len(c.files); n > 0 {
+		b = c.files[n-1]
+		c.files = c.files[:n-1]
+	} else if n := len(c.free); n > 0 {
 		b = c.free[n-1]
 		c.free = c.free[:n-1]
 	} else if n := len(c.fresh); n > 0 {
@@ -135,10 +198,10 @@ func (c *chunkBufs) get() []byte {
 		if err != nil {
 			return make([]byte, 0, chunkSize)
 		}
-		c.markMapped(m)
+		c.markMapped(m, mapping{mem: m[:cap(m)], file: -1})
 		b = m
 	}
-	if len(c.free)+len(c.fresh) == 0 {
+	if len(c.files)+len(c.free) == 0 {
 		select {
 		case c.low <- struct{}{}:
 		default:
@@ -154,7 +217,8 @@ func (c *chunkBufs) isMapped(b []byte) bool {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.mapped[unsafe.SliceData(b[:1])]
+	_, ok := c.mapped[unsafe.SliceData(b[:1])]
+	return ok
 }
 
 // put gives back a buffer from get.
@@ -164,32 +228,109 @@ func (c *chunkBufs) put(b []byte) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.free) < chunkBufsKept {
+	m, ok := c.mapped[unsafe.SliceData(b[:1])]
+	switch {
+	case ok && m.file >= 0:
+		c.files = append(c.files, b[:0])
+	case len(c.free) < chunkBufsKept:
 		c.free = append(c.free, b[:0])
-		return
+	default:
+		c.unmap(b)
 	}
-	c.unmap(b)
+}
+
+// chunkFile turns a buffer mapped from a spool file into the chunk's
+// journal entry, with fields (each NAME=value\n) after the data, and
+// returns the file; the buffer is gone then. ok is false when b is not a
+// spool file's, or when the file could not be finished (tmpfs is full):
+// b is then still the caller's, its data intact, for a copy elsewhere.
+func (c *chunkBufs) chunkFile(b []byte, fields []byte) (fd int, ok bool) {
+	if cap(b) == 0 {
+		return -1, false
+	}
+	p := unsafe.SliceData(b[:1])
+	c.mu.Lock()
+	m, mine := c.mapped[p]
+	c.mu.Unlock()
+	if !mine || m.file < 0 {
+		return -1, false
+	}
+	binary.LittleEndian.PutUint64(m.mem[chunkLenAt:], uint64(len(b)))
+	end := chunkDataAt + len(b)
+	m.mem[end] = '\n' // the mapping has room: FileSize > chunkDataAt+chunkSize
+	end++
+	// The fields may be longer than the room left in the mapping (a chunk
+	// of many tiny writes has a long timing field): written, not copied
+	// into the mapping, they grow the file instead.
+	off, err := writeEntry(m.file, [][]byte{fields}, int64(end))
+	if err != nil || unix.Ftruncate(m.file, off) != nil {
+		return -1, false
+	}
+	// Truncated, the file is shorter than the mapping: it must not serve
+	// as a buffer again.
+	c.mu.Lock()
+	delete(c.mapped, p)
+	c.mu.Unlock()
+	munmap(m.mem)
+	return m.file, true
 }
 
 // release unmaps the buffers kept for reuse.
 func (c *chunkBufs) release() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, b := range append(c.free, c.fresh...) {
+	for _, b := range append(append(c.free, c.fresh...), c.files...) {
 		c.unmap(b)
 	}
-	c.free, c.fresh = nil, nil
+	c.free, c.fresh, c.files = nil, nil, nil
 }
 
-// unmap unmaps a mapped buffer; a heap buffer is left to the collector.
-// c.mu is held.
+// unmap unmaps a mapped buffer, closing its spool file; a heap buffer is
+// left to the collector. c.mu is held.
 func (c *chunkBufs) unmap(b []byte) {
 	p := unsafe.SliceData(b[:1])
-	if !c.mapped[p] {
+	m, ok := c.mapped[p]
+	if !ok {
 		return
 	}
 	delete(c.mapped, p)
-	_ = unix.MunmapPtr(unsafe.Pointer(p), chunkSize)
+	munmap(m.mem)
+	if m.file >= 0 {
+		unix.Close(m.file)
+	}
+}
+
+func munmap(mem []byte) {
+	_ = unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(mem)), uintptr(len(mem)))
+}
+
+// errNoSpool says the plugin does not use a spool.
+var errNoSpool = errors.New("no spool")
+
+// claimChunkFile claims a file from jitd's spool and maps it as a chunk
+// buffer: the data field's name is written, and the pages are mapped in
+// ahead so that the relay thread takes no fault. Root only: journald
+// reads a file that is not a sealed memfd only from root.
+func claimChunkFile(dir string) ([]byte, mapping, error) {
+	if dir == "" || unix.Geteuid() != 0 {
+		return nil, mapping{}, errNoSpool
+	}
+	fd, err := spool.Claim(dir)
+	if err != nil {
+		return nil, mapping{}, err
+	}
+	p, err := unix.MmapPtr(fd, 0, nil, spool.FileSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		unix.Close(fd)
+		return nil, mapping{}, fmt.Errorf("chunk file: %w", err)
+	}
+	mem := unsafe.Slice((*byte)(p), spool.FileSize)
+	_ = unix.Madvise(mem, unix.MADV_DONTFORK) // see above
+	if unix.Madvise(mem, unix.MADV_POPULATE_WRITE) != nil {
+		faultIn(mem) // kernels before 5.14
+	}
+	copy(mem, recording.FieldData+"\n")
+	return mem[chunkDataAt : chunkDataAt : chunkDataAt+chunkSize], mapping{mem: mem, file: fd}, nil
 }
 
 func mapChunk() ([]byte, error) {

@@ -1,10 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/jitpam/jit/jitd/recording"
+	"github.com/jitpam/jit/jitd/spool"
 )
 
 // resident counts the pages of b that are in memory.
@@ -88,5 +97,85 @@ func TestChunkBufsRefill(t *testing.T) {
 	c.refill() // buffers spare: nothing to do
 	if got := len(c.free); got != 3 {
 		t.Errorf("%d buffers kept, want 3", got)
+	}
+}
+
+// With jitd's spool, a buffer is a spool file, mapped in: a chunk becomes
+// its journal entry in place (the data field first, the other fields after
+// it, the file cut to the entry) and is no buffer any more; a buffer given
+// back serves again.
+func TestChunkBufsSpoolFile(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the spool is root's: run the tests as root")
+		}
+		t.Skip("the spool is root's: run as root")
+	}
+	dir := filepath.Join(t.TempDir(), "spool")
+	if _, err := (&spool.Spool{Dir: dir, Slots: 3}).Fill(); err != nil {
+		t.Fatal(err)
+	}
+	c := chunkBufs{spoolDir: dir}
+	c.mapAhead()
+	defer c.release()
+	c.touch()
+	if len(c.files) != chunkBufsAhead || len(c.free) != 0 {
+		t.Fatalf("after touch: %d spool files, %d anonymous buffers ready; want %d and 0", len(c.files), len(c.free), chunkBufsAhead)
+	}
+	b := c.get()
+	if cap(b) != chunkSize || !c.isMapped(b) {
+		t.Fatalf("get: cap %d, mapped %v", cap(b), c.isMapped(b))
+	}
+	var data []byte
+	for i := 0; len(data) < chunkSize; i++ {
+		data = fmt.Appendf(data, "%d\x00\n", i)
+	}
+	data = data[:chunkSize]
+	// The pages are mapped in ahead: the relay thread's copy takes no
+	// fault (a few are allowed for the test's own goroutines).
+	var before, after unix.Rusage
+	runtime.LockOSThread()
+	unix.Getrusage(unix.RUSAGE_THREAD, &before)
+	b = append(b, data...)
+	unix.Getrusage(unix.RUSAGE_THREAD, &after)
+	runtime.UnlockOSThread()
+	if n := after.Minflt - before.Minflt; n > 8 {
+		t.Errorf("filling the buffer took %d page faults: its pages were not mapped in ahead", n)
+	}
+	if &b[0] != &c.mapped[&b[0]].mem[chunkDataAt] {
+		t.Fatal("the data did not stay in the mapping")
+	}
+	// Fields longer than the room left after the data grow the file.
+	fields := []byte("MESSAGE=chunk\nJIT_TIMING=" + strings.Repeat("7 1 ", 40<<10) + "\nJIT_SEQ=2\n")
+	fd, ok := c.chunkFile(b, fields)
+	if !ok {
+		t.Fatal("chunkFile refused a spool file's buffer")
+	}
+	defer unix.Close(fd)
+	if c.isMapped(b) {
+		t.Error("the buffer is still handed out after it became an entry")
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, st.Size)
+	if n, err := unix.Pread(fd, got, 0); err != nil || n != len(got) {
+		t.Fatalf("read back %d of %d bytes: %v", n, len(got), err)
+	}
+	want := binaryHeader(recording.FieldData, len(data))
+	want = append(append(append(want, data...), '\n'), fields...)
+	if !bytes.Equal(got, want) {
+		t.Errorf("the entry file holds %d bytes, want %d; first %q", len(got), len(want), got[:min(len(got), 40)])
+	}
+
+	// A buffer given back (its chunk was small, and copied) is ready again.
+	small := c.get()
+	if _, ok := c.chunkFile(nil, fields); ok {
+		t.Error("chunkFile took an empty buffer")
+	}
+	c.put(append(small, "x"...))
+	if len(c.files) != 1 {
+		t.Errorf("%d spool files ready after put, want 1", len(c.files))
 	}
 }

@@ -20,20 +20,21 @@ package main
 // (chunkSize) or its first byte is flushDelay old, and queued for a writer
 // goroutine that sends it to journald.
 //
-// The writer takes each chunk off the queue at once, copies it into a file
-// (which frees the chunk's buffer for reuse) and holds it back
-// until its first byte is flushDelay old, or until more than holdMax bytes
-// wait; at the end of the command it sends everything. journald's ingestion
+// The writer takes each chunk off the queue at once, makes it a file, and
+// holds it back until its first byte is flushDelay old, or until more than
+// holdMax bytes wait; at the end of the command it sends everything. A
+// chunk buffer mapped from one of the files jitd allocates ahead of time
+// (package spool; see chunkbuf.go) already is that file: the writer adds
+// the entry's other fields. Else the writer copies the chunk into a spool
+// file, or a new sealed memfd, which frees the buffer for reuse. journald's ingestion
 // (copying, hashing, compressing) costs about as much CPU as relaying the
 // output itself, and on a busy machine it slows the command down when it
 // competes with it: holding a burst back lets the burst finish first. A
 // file is one small datagram, so sending it never waits for journald to
 // make room, and journald reads it after sudo has gone. Every byte still
-// reaches journald within about flushDelay of being written. The file is
-// one jitd allocated ahead of time (package spool) when there is one:
-// allocating the memory while the command floods its terminal slows the
-// command more than anything else the plugin does. Else it is a new
-// sealed memfd.
+// reaches journald within about flushDelay of being written. Allocating
+// memory while the command floods its terminal slows the command more than
+// anything else the plugin does, hence the spool.
 //
 // The queue is bounded (queueLen chunks): when journald falls behind, log_*
 // waits for room up to maxStall, which slows the command's output rather
@@ -123,11 +124,11 @@ type streamBuf struct {
 
 // jentry is one queued journal entry.
 type jentry struct {
-	head []byte // fields, and the data field's header when data != nil
-	data []byte
+	head []byte    // the fields but the data field
+	data []byte    // the data field's value, or nil
 	size int64     // len(data), counted in recorder.held until sent
 	due  time.Time // when the writer sends it at the latest
-	// spilled: the entry is in the sealed memfd file, and data is freed.
+	// spilled: the entry is in file, and data is freed.
 	spilled bool
 	file    int
 }
@@ -220,6 +221,7 @@ func ioOpen(args []string, argc int, userInfo, commandInfo []string, b batcher) 
 	}
 	r := &recorder{id: id, spoolDir: opts.spoolDir, required: required, input: input, t0: time.Now(), t0Mono: monoUS(),
 		queue: make(chan *jentry, queueLen), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	r.bufPool.spoolDir = opts.spoolDir
 	r.bufPool.mapAhead()
 
 	ui := toMap(userInfo)
@@ -471,7 +473,6 @@ func (r *recorder) seal(i int) {
 	e.addInt(recording.FieldOffset, b.offset)
 	e.addInt(recording.FieldTime, b.firstUS)
 	e.add(recording.FieldTiming, string(b.timing))
-	e.b = append(e.b, binaryHeader(recording.FieldData, len(b.data))...)
 	ent := &jentry{head: e.b, data: b.data, size: int64(len(b.data)),
 		due: r.t0.Add(time.Duration(b.firstUS)*time.Microsecond + flushDelay)}
 	if r.enqueue(ent) {
@@ -587,7 +588,7 @@ func (e *jentry) bufs() [][]byte {
 	if e.data == nil {
 		return [][]byte{e.head}
 	}
-	return [][]byte{e.head, e.data, {'\n'}}
+	return [][]byte{e.head, binaryHeader(recording.FieldData, len(e.data)), e.data, {'\n'}}
 }
 
 func (r *recorder) release(e *jentry) {
@@ -607,15 +608,28 @@ func (r *recorder) freeData(e *jentry) {
 	}
 }
 
-// spill copies a chunk into a file, off sudo's relay thread, so that its
+// spill puts a chunk into a file, off sudo's relay thread, so that its
 // buffer is free again at once and sending it later costs neither a copy
-// nor a wait for room in journald's queue. Without a file the chunk is sent
-// as a datagram.
+// nor a wait for room in journald's queue. A buffer mapped from a spool
+// file already is the file (chunkFile), unless the chunk is small: it is
+// copied into a memfd then, and the spool file serves the next chunk.
+// Other chunks are copied into a spool file or else a memfd. Without a file
+// the chunk is sent as a datagram.
 func (r *recorder) spill(e *jentry) {
 	if e.data == nil {
 		return
 	}
-	fd, err := spoolFile(r.spoolDir, e.bufs())
+	if len(e.data) >= smallChunk {
+		if fd, ok := r.bufPool.chunkFile(e.data, e.head); ok {
+			e.file, e.spilled, e.data = fd, true, nil
+			return
+		}
+	}
+	var fd int
+	err := errNoSpool
+	if len(e.data) >= smallChunk {
+		fd, err = spoolFile(r.spoolDir, e.bufs())
+	}
 	if err != nil {
 		fd, err = entryFile(e.bufs())
 	}

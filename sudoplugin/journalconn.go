@@ -118,7 +118,7 @@ func entryFile(bufs [][]byte) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("memfd: %w", err)
 	}
-	if _, err := writeEntry(fd, bufs); err != nil {
+	if _, err := writeEntry(fd, bufs, 0); err != nil {
 		unix.Close(fd)
 		return -1, fmt.Errorf("memfd: %w", err)
 	}
@@ -144,7 +144,7 @@ func spoolFile(dir string, bufs [][]byte) (int, error) {
 		return -1, err
 	}
 	// The file is longer than most entries: what is past the entry goes.
-	off, err := writeEntry(fd, bufs)
+	off, err := writeEntry(fd, bufs, 0)
 	if err == nil {
 		err = unix.Ftruncate(fd, off)
 	}
@@ -155,10 +155,9 @@ func spoolFile(dir string, bufs [][]byte) (int, error) {
 	return fd, nil
 }
 
-// writeEntry writes the entry's buffers, concatenated, from the start of
-// fd, and returns its length.
-func writeEntry(fd int, bufs [][]byte) (int64, error) {
-	var off int64
+// writeEntry writes the entry's buffers, concatenated, into fd from
+// offset off, and returns the offset after them.
+func writeEntry(fd int, bufs [][]byte, off int64) (int64, error) {
 	for _, b := range bufs {
 		for len(b) > 0 {
 			n, err := unix.Pwrite(fd, b, off)

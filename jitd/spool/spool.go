@@ -6,8 +6,11 @@
 // back the guest's free memory, each new page also costs a fault in the
 // host: about 1.2 ms per chunk on the project's machines, and while a
 // command floods its terminal, that allocation slows the command by much
-// more than its own time. Pages jitd allocated between commands cost sudo
-// only the copy.
+// more than its own time. jit_io maps a claimed file and copies the
+// command's output straight into it, so pages jitd allocated between
+// commands cost sudo nothing more. On a tmpfs with huge pages (see
+// contrib/systemd/run-jitd-spool.mount), a file is one 2 MiB page and
+// mapping it costs a fault, not 512.
 //
 // The protocol is files and names only. jitd keeps up to Slots files named
 // "free-K" (K = 0, 1, …), each FileSize bytes long with its pages written,
@@ -86,12 +89,20 @@ func (s *Spool) Fill() (int, error) {
 // makeFile writes a file's pages under a temporary name and then gives it
 // its slot name, so that a claimer never sees it half made. Written, not
 // fallocated: tmpfs leaves fallocated pages for the first write to clear,
-// and the point is that nothing is left to do when sudo writes.
+// and the point is that nothing is left to do when sudo writes. Sized
+// before it is written: a tmpfs mounted with huge=within_size (as
+// run-jitd-spool.mount does) gives a file a huge page only where the page
+// lies within the file's size when it is allocated.
 func makeFile(name string) error {
 	tmp := name + ".new"
 	fd, err := unix.Open(tmp, unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
+	}
+	if err := unix.Ftruncate(fd, FileSize); err != nil {
+		unix.Close(fd)
+		os.Remove(tmp)
+		return fmt.Errorf("spool: allocate %s: %w", name, err)
 	}
 	zeros := make([]byte, 64<<10)
 	for off := int64(0); off < FileSize && err == nil; off += int64(len(zeros)) {
@@ -234,9 +245,9 @@ func Claim(dir string) (int, error) {
 			return -1, fmt.Errorf("spool: claim: %w", err)
 		}
 		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != 0 || st.Nlink != 0 {
+		if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != 0 || st.Nlink != 0 || st.Size != FileSize {
 			unix.Close(fd)
-			return -1, fmt.Errorf("spool: claim: %s is not a file of root's alone", mine)
+			return -1, fmt.Errorf("spool: claim: %s is not a file of root's alone, %d bytes long", mine, FileSize)
 		}
 		return fd, nil
 	}

@@ -88,6 +88,19 @@ func TestClaimRefusesADirectoryOthersMayUse(t *testing.T) {
 	}
 }
 
+// A claimer maps the file: one shorter than FileSize would fault it
+// (SIGBUS) past its end.
+func TestClaimRefusesAFileOfTheWrongSize(t *testing.T) {
+	s := newSpool(t, 1)
+	if err := os.Truncate(filepath.Join(s.Dir, "free-0"), FileSize-4096); err != nil {
+		t.Fatal(err)
+	}
+	if fd, err := Claim(s.Dir); err == nil {
+		unix.Close(fd)
+		t.Fatal("claimed a file shorter than FileSize")
+	}
+}
+
 func TestRunRefillsAfterClaims(t *testing.T) {
 	s := newSpool(t, 2)
 	ctx, cancel := context.WithCancel(context.Background())
