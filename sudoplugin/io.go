@@ -26,15 +26,17 @@ package main
 // chunk buffer mapped from one of the files jitd allocates ahead of time
 // (package spool; see chunkbuf.go) already is that file: the writer adds
 // the entry's other fields. Else the writer copies the chunk into a spool
-// file, or a new sealed memfd, which frees the buffer for reuse. journald's ingestion
-// (copying, hashing, compressing) costs about as much CPU as relaying the
-// output itself, and on a busy machine it slows the command down when it
-// competes with it: holding a burst back lets the burst finish first. A
-// file is one small datagram, so sending it never waits for journald to
-// make room, and journald reads it after sudo has gone. Every byte still
-// reaches journald within about flushDelay of being written. Allocating
+// file, or a new sealed memfd, which frees the buffer for reuse. Allocating
 // memory while the command floods its terminal slows the command more than
 // anything else the plugin does, hence the spool.
+//
+// journald's ingestion (copying, hashing, compressing) costs about as much
+// CPU as relaying the output itself, and on a busy machine it slows the
+// command down when it competes with it: holding a burst back lets the
+// burst finish first. A file is one small datagram, so sending it never
+// waits for journald to make room, and journald reads it after sudo has
+// gone. Every byte still reaches journald within about flushDelay of being
+// written.
 //
 // The queue is bounded (queueLen chunks): when journald falls behind, log_*
 // waits for room up to maxStall, which slows the command's output rather
