@@ -868,3 +868,32 @@ func TestRecordFlushWhileRunning(t *testing.T) {
 		t.Fatalf("sudo tr: %v", err)
 	}
 }
+
+// jitd says at start when its recording spool is not on a tmpfs with huge
+// pages (the sandbox mounts one on /run/jitd/spool, as run-jitd-spool.mount
+// does on a host), and is quiet when it is.
+func TestJitdWarnsOfASpoolWithoutHugePages(t *testing.T) {
+	const warning = "not on a tmpfs with huge pages"
+	sb := sandbox.New(t)
+	j := sb.StartJitd(sandbox.JitdOptions{Policy: sandbox.TestPolicy})
+	logged := func(j *sandbox.Jitd) bool {
+		for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if strings.Contains(j.Proc.Output(), warning) {
+				return true
+			}
+		}
+		return false
+	}
+	if logged(j) {
+		t.Errorf("jitd warns of its spool on the huge-page tmpfs:\n%s", j.Proc.Output())
+	}
+	if err := j.Proc.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	j.Proc.Wait(5 * time.Second)
+
+	plain := sb.StartJitd(sandbox.JitdOptions{StateDir: j.StateDir, Args: []string{"-runtime-dir", "/run/jitd-plain"}})
+	if !logged(plain) {
+		t.Errorf("jitd does not warn of a spool on /run's own tmpfs:\n%s", plain.Proc.Output())
+	}
+}

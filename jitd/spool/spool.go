@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -252,4 +253,30 @@ func Claim(dir string) (int, error) {
 		return fd, nil
 	}
 	return -1, ErrEmpty
+}
+
+// HugePages says whether dir lies on a tmpfs that gives files huge pages
+// (huge=within_size or huge=always), as run-jitd-spool.mount mounts the
+// spool, by the mount table mountinfo (the text of /proc/self/mountinfo).
+func HugePages(mountinfo []byte, dir string) bool {
+	var best string
+	huge := false
+	for _, line := range strings.Split(string(mountinfo), "\n") {
+		// id parent major:minor root mountpoint options [optional…] - type source super
+		f := strings.Fields(line)
+		sep := slices.Index(f, "-")
+		if sep < 5 || sep+3 >= len(f) {
+			continue
+		}
+		mp := f[4]
+		if !(mp == "/" || dir == mp || strings.HasPrefix(dir, mp+"/")) || len(mp) < len(best) {
+			continue
+		}
+		// The deepest mount point holding dir, and of stacked mounts the
+		// last, is the one in effect.
+		best = mp
+		opts := strings.Split(f[sep+3], ",")
+		huge = f[sep+1] == "tmpfs" && (slices.Contains(opts, "huge=within_size") || slices.Contains(opts, "huge=always"))
+	}
+	return huge
 }

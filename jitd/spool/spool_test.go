@@ -168,3 +168,24 @@ func TestFillRemovesStaleClaims(t *testing.T) {
 		t.Errorf("fill when wanted again: %d, %v", n, err)
 	}
 }
+
+func TestHugePages(t *testing.T) {
+	const mountinfo = `22 1 0:21 / / rw,relatime shared:1 - ext4 /dev/vda rw
+25 22 0:23 / /run rw,nosuid,nodev shared:5 - tmpfs tmpfs rw,size=2000k,mode=755,inode64
+40 25 0:40 / /run/jitd/spool rw,nosuid,nodev,noexec shared:20 - tmpfs tmpfs rw,size=40960k,mode=700,huge=within_size,inode64
+41 25 0:41 / /run/other rw shared:21 - tmpfs tmpfs rw,huge=always
+42 41 0:42 / /run/other rw shared:22 - tmpfs tmpfs rw,huge=never
+`
+	for dir, want := range map[string]bool{
+		"/run/jitd/spool":     true,  // the unit's mount
+		"/run/jitd/spool/sub": true,  // inside it
+		"/run/jitd":           false, // /run's own tmpfs, no huge pages
+		"/run/jitd/spool2":    false, // a name that only starts alike
+		"/run/other":          false, // the last of stacked mounts counts
+		"/var/lib/jitd":       false, // not a tmpfs
+	} {
+		if got := HugePages([]byte(mountinfo), dir); got != want {
+			t.Errorf("HugePages(%s) = %v, want %v", dir, got, want)
+		}
+	}
+}

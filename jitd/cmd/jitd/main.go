@@ -187,7 +187,11 @@ func serve(o options, pol *policy.Policy, log hclog.Logger) error {
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
 	go watchdog(ctx, log)
 	if o.spoolSlots > 0 {
-		sp := &spool.Spool{Dir: filepath.Join(o.runtimeDir, "spool"), Slots: o.spoolSlots,
+		dir := filepath.Join(o.runtimeDir, "spool")
+		if mi, err := os.ReadFile("/proc/self/mountinfo"); err == nil && srv.Policy().Recording.Enabled && !spool.HugePages(mi, dir) {
+			log.Warn("the recording spool is not on a tmpfs with huge pages, so recorded commands cost more (see run-jitd-spool.mount in jitd(8))", "dir", dir)
+		}
+		sp := &spool.Spool{Dir: dir, Slots: o.spoolSlots,
 			Wanted: func() bool { return srv.Policy().Recording.Enabled }}
 		go sp.Run(ctx, func(err error) { log.Warn("recording spool", "error", err) })
 	}
