@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
+
+	"github.com/jitpam/jit/jitd/spool"
 )
 
 // These tests drive the sandbox from outside, as a user's `make test` does,
@@ -160,8 +162,8 @@ func TestSandboxChild(t *testing.T) {
 	if _, err := os.Stat("/home/jitalice"); err != nil {
 		t.Fatalf("test user home missing: %v", err)
 	}
-	if opts := mountOptions(t, SpoolDir); !strings.Contains(opts, "huge=within_size") {
-		t.Errorf("%s: mount options %q, want a tmpfs with huge=within_size", SpoolDir, opts)
+	if mi, err := os.ReadFile("/proc/self/mountinfo"); err != nil || !spool.HugePages(mi, SpoolDir) {
+		t.Errorf("%s is not a tmpfs with huge pages (%v)", SpoolDir, err)
 	}
 	sshd := sb.StartSSHD(SSHDConfig{})
 	if r := sshd.SSH("jitbob", 60*time.Second, "true"); r.Code != 0 {
@@ -199,28 +201,6 @@ func TestHostDiffReportsChanges(t *testing.T) {
 			t.Errorf("diff lacks %q:\n%s", want, d)
 		}
 	}
-}
-
-// mountOptions returns the type and super options of the mount on dir, or
-// "" when dir is no mount point.
-func mountOptions(t *testing.T, dir string) string {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := ""
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		// id parent major:minor root mountpoint options [optional…] - type source super
-		if len(f) < 10 || f[4] != dir {
-			continue
-		}
-		if i := slices.Index(f, "-"); i > 0 && i+3 < len(f) {
-			opts = f[i+1] + " " + f[i+3] // the last mount on dir is the one in effect
-		}
-	}
-	return opts
 }
 
 // The sandbox mounts the recording spool as the unit shipped for hosts

@@ -621,15 +621,12 @@ func (r *recorder) spill(e *jentry) {
 	if e.data == nil {
 		return
 	}
+	fd, err := -1, errNoSpool
 	if len(e.data) >= smallChunk {
 		if fd, ok := r.bufPool.chunkFile(e.data, e.head); ok {
 			e.file, e.spilled, e.data = fd, true, nil
 			return
 		}
-	}
-	var fd int
-	err := errNoSpool
-	if len(e.data) >= smallChunk {
 		fd, err = spoolFile(r.spoolDir, e.bufs())
 	}
 	if err != nil {
@@ -643,8 +640,8 @@ func (r *recorder) spill(e *jentry) {
 }
 
 // writer sends queued entries in order. It takes each entry off the queue
-// at once (spilling a chunk into a memfd, which frees its buffer for the
-// next one) and holds it back until it is due, the held bytes pass
+// at once (making a chunk a file, which frees its buffer for the next
+// one) and holds it back until it is due, the held bytes pass
 // holdMax, or the recording closes.
 func (r *recorder) writer() {
 	defer close(r.done)
