@@ -138,6 +138,13 @@ type Session struct {
 	PID          int    `json:"pid"`
 	PIDStart     uint64 `json:"pid_start"`
 	AuditSession uint32 `json:"audit_session,omitempty"`
+	// BootID is the boot it was registered in
+	// (/proc/sys/kernel/random/boot_id). PID, PIDStart and AuditSession
+	// name processes of that boot only: after a restart the same numbers
+	// come round again for other processes (audit session ids count from
+	// 1 at every boot). Empty in sessions registered before jitd recorded
+	// it.
+	BootID string `json:"boot_id,omitempty"`
 
 	StartedAt  time.Time    `json:"started_at"`
 	EndedAt    time.Time    `json:"ended_at,omitzero"`

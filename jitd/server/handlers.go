@@ -753,7 +753,7 @@ func (s *Server) openSession(c *caller, spec *api.SessionSpec) (*grant.Session, 
 	sess := grant.Session{
 		Kind: spec.Kind, User: spec.User, GrantID: spec.GrantID, RuleName: spec.Rule, RunAs: spec.RunAs,
 		Command: spec.Command, TTY: spec.TTY, Service: spec.Service, RHost: spec.RHost,
-		PID: spec.PID, PIDStart: start, AuditSession: spec.AuditSession, StartedAt: s.now(), State: grant.SessionOpen,
+		PID: spec.PID, PIDStart: start, AuditSession: spec.AuditSession, BootID: s.bootID, StartedAt: s.now(), State: grant.SessionOpen,
 	}
 	created, err := s.cfg.Store.OpenSession(sess, store.Audit{Actor: c.Name, Fields: map[string]string{"client_pid": strconv.Itoa(c.PID)}})
 	if errors.Is(err, store.ErrInvalid) {

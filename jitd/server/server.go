@@ -9,11 +9,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 
 	"github.com/jitpam/jit/jitd/auditlog"
 	"github.com/jitpam/jit/jitd/decide"
@@ -37,6 +40,13 @@ type Config struct {
 	// OnGrantEnd, if set, is called after a grant has ended (expired or
 	// revoked) and the ending of its sessions has begun.
 	OnGrantEnd func(grant.Grant)
+	// BootID names the running boot; empty means read it from
+	// /proc/sys/kernel/random/boot_id. Sessions of another boot are
+	// closed, never signalled (grant.Session.BootID).
+	BootID string
+	// BootedAt is when the machine booted; zero means work it out from
+	// CLOCK_BOOTTIME. It dates sessions that carry no boot ID.
+	BootedAt time.Time
 }
 
 // Server answers jitd's API.
@@ -46,6 +56,8 @@ type Server struct {
 	log      hclog.Logger
 	started  time.Time
 	accounts *accounts
+	bootID   string
+	bootedAt time.Time
 
 	policy   atomic.Pointer[policy.Policy]
 	loadedAt atomic.Pointer[time.Time]
@@ -76,11 +88,27 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = hclog.NewNullLogger()
 	}
+	if cfg.BootID == "" {
+		id, err := readBootID()
+		if err != nil {
+			return nil, err
+		}
+		cfg.BootID = id
+	}
+	if cfg.BootedAt.IsZero() {
+		var up unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &up); err != nil {
+			return nil, fmt.Errorf("time since boot: %w", err)
+		}
+		cfg.BootedAt = cfg.Now().Add(-time.Duration(up.Nano()))
+	}
 	s := &Server{
 		cfg:       cfg,
 		now:       cfg.Now,
 		log:       cfg.Log,
 		started:   cfg.Now(),
+		bootID:    cfg.BootID,
+		bootedAt:  cfg.BootedAt,
 		accounts:  newAccounts(5*time.Second, cfg.Now),
 		wake:      make(chan struct{}, 1),
 		decisions: make(chan store.AuditRecord, 4096),
@@ -97,6 +125,19 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// readBootID returns the kernel's random ID of the running boot.
+func readBootID() (string, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "", fmt.Errorf("read the boot id: %w", err)
+	}
+	id := strings.TrimSpace(string(b))
+	if id == "" {
+		return "", errors.New("read the boot id: /proc/sys/kernel/random/boot_id is empty")
+	}
+	return id, nil
 }
 
 // Policy returns the policy in force.

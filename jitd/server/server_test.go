@@ -32,15 +32,10 @@ type testServer struct {
 
 func startServer(t testing.TB, pol *policy.Policy) *testServer {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		// The server resolves its callers by uid; as root every call is an
-		// approver's, which is what these tests exercise. Other users are
-		// exercised end to end (package e2e).
-		if os.Getenv("CI") == "true" {
-			t.Fatal("server integration tests need root")
-		}
-		t.Skip("server integration tests run as root (make test runs them so)")
-	}
+	// The server resolves its callers by uid; as root every call is an
+	// approver's, which is what these tests exercise. Other users are
+	// exercised end to end (package e2e).
+	needRoot(t)
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "state"), store.Options{})
 	if err != nil {
@@ -72,6 +67,18 @@ func startServer(t testing.TB, pol *policy.Policy) *testServer {
 	ts.client = api.NewClient(ts.socket)
 	t.Cleanup(ts.client.Close)
 	return ts
+}
+
+// needRoot fails the test under CI and skips it elsewhere unless it runs
+// as root.
+func needRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("server integration tests need root")
+		}
+		t.Skip("server integration tests run as root (make test runs them so)")
+	}
 }
 
 func ctx(t testing.TB) context.Context {

@@ -49,6 +49,10 @@ func (s *Server) endSessionsOf(g grant.Grant) {
 // SIGTERM to all its processes, SIGKILL after the grace period, and the
 // record in state and journald.
 func (s *Server) terminate(sess grant.Session, why string) {
+	if !s.fromThisBoot(sess) {
+		s.closeFromOtherBoot(sess)
+		return
+	}
 	s.watch.mu.Lock()
 	if _, busy := s.watch.ending[sess.ID]; busy {
 		s.watch.mu.Unlock()
@@ -108,6 +112,27 @@ func (s *Server) finishSession(sess grant.Session, why string, signalled, killed
 	s.watch.mu.Unlock()
 }
 
+// fromThisBoot says whether sess was registered since the machine last
+// booted. A session of an earlier boot cannot still run, and its pid and
+// audit session id may name someone else's processes now.
+func (s *Server) fromThisBoot(sess grant.Session) bool {
+	if sess.BootID != "" {
+		return sess.BootID == s.bootID
+	}
+	return !sess.StartedAt.Before(s.bootedAt) // registered before jitd kept boot IDs
+}
+
+// closeFromOtherBoot closes a session of an earlier boot without signalling
+// anything.
+func (s *Server) closeFromOtherBoot(sess grant.Session) {
+	_, err := s.cfg.Store.CloseSession(sess.ID, nil, s.now(), store.Audit{Actor: "jitd",
+		Reason: "the machine restarted since it began; nothing was signalled"})
+	var ended *store.AlreadyEndedError
+	if err != nil && !errors.As(err, &ended) {
+		s.log.Warn("closing a session of an earlier boot failed", "session", sess.ID, "error", err)
+	}
+}
+
 // endingReason says whether jitd is terminating session id, and why.
 func (s *Server) endingReason(id string) (string, bool) {
 	s.watch.mu.Lock()
@@ -118,7 +143,7 @@ func (s *Server) endingReason(id string) (string, bool) {
 
 // sweepSessions enforces what a restart may have missed: sessions whose
 // grant ended while jitd was down are ended, and sessions whose process is
-// gone are closed.
+// gone, or that began before the machine last booted, are closed.
 func (s *Server) sweepSessions() error {
 	if err := s.cfg.Store.PendingSessionError(); err != nil {
 		s.log.Error("session registrations cannot be committed to the state database; they are enforced, and kept in the runtime directory until they can", "error", err)
@@ -128,6 +153,13 @@ func (s *Server) sweepSessions() error {
 		return fmt.Errorf("load open sessions: %w", err)
 	}
 	for _, sess := range open {
+		if _, busy := s.endingReason(sess.ID); busy {
+			continue // being ended: that records how it ended
+		}
+		if !s.fromThisBoot(sess) {
+			s.closeFromOtherBoot(sess)
+			continue
+		}
 		if !enforce.Alive(sess.PID, sess.PIDStart) {
 			if _, err := s.cfg.Store.CloseSession(sess.ID, nil, s.now(), store.Audit{Actor: "jitd",
 				Reason: "its process ended while jitd was not watching"}); err != nil {

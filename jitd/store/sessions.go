@@ -77,6 +77,9 @@ func sessionFields(sess *grant.Session) map[string]string {
 	if sess.AuditSession != 0 {
 		m["audit_session"] = strconv.FormatUint(uint64(sess.AuditSession), 10)
 	}
+	if sess.BootID != "" {
+		m["boot_id"] = sess.BootID
+	}
 	return m
 }
 
