@@ -110,6 +110,8 @@ func TestPendingSessionsReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	began := c.Now()
+	c.Advance(7 * time.Minute) // jitd comes back a while later
 	s = openWith(t, dir, Options{Now: c.Now, RuntimeDir: run})
 	if replayed, unreadable := s.SessionRecovery(); replayed != 3 || unreadable != 1 {
 		t.Fatalf("SessionRecovery = %d replayed, %d unreadable; want 3, 1", replayed, unreadable)
@@ -134,6 +136,11 @@ func TestPendingSessionsReplay(t *testing.T) {
 			opened[r.SessionID]++
 			if r.SessionID == "s-0000000a" && (r.Actor != "root" || r.Fields["client_pid"] != "7") {
 				t.Errorf("replayed record %+v lost its audit details", r)
+			}
+			// Committed at the replay, the record still says when the
+			// session began.
+			if r.Fields["started_at"] != fmtTime(began) {
+				t.Errorf("record of %s: started_at %q, want %q (its commit: %s)", r.SessionID, r.Fields["started_at"], fmtTime(began), r.Time)
 			}
 		}
 	}

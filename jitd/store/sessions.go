@@ -73,6 +73,10 @@ func sessionFields(sess *grant.Session) map[string]string {
 		"rhost":     sess.RHost,
 		"pid":       strconv.Itoa(sess.PID),
 		"pid_start": strconv.FormatUint(sess.PIDStart, 10),
+		// The record's own time is its commit's, which for a registration
+		// that waited in the pending file (or was replayed after a crash)
+		// is later than the start.
+		"started_at": fmtTime(sess.StartedAt),
 	}
 	if sess.AuditSession != 0 {
 		m["audit_session"] = strconv.FormatUint(uint64(sess.AuditSession), 10)
