@@ -145,6 +145,64 @@ func TestRecordTTYPayload(t *testing.T) {
 	t.Logf("jitctl sessions:\n%s", ls.Stdout)
 }
 
+// jit_io readies spool files when a recording opens, before it knows
+// whether the command prints anything. The ones it did not use go back:
+// a command that prints nothing uses none up, one that prints a line uses
+// the one its chunk went into, and jitd has nothing else to refill.
+func TestRecordGivesBackUnusedSpoolFiles(t *testing.T) {
+	sb, j := recSandbox(t, "")
+	grantSudo(t, sb, "jitalice", "30m", nil, "/bin/true", "/bin/echo")
+	watchSpool(t) // full
+	for _, c := range []struct {
+		argv []string
+		used int
+	}{
+		{[]string{"/bin/true"}, 0},
+		{[]string{"/bin/echo", "hello"}, 1},
+	} {
+		before := spoolInodes(t)
+		r := sb.RunAs("jitalice", 30*time.Second, "", nil, append([]string{"/usr/bin/sudo", "-n"}, c.argv...)...)
+		if r.Code != 0 {
+			t.Fatalf("sudo %v: %s", c.argv, r)
+		}
+		waitRecordingEnd(t, sb, lastSessionID(t, j, "jitalice"))
+		// jitd refills a moment after the last claim; the refill's new
+		// files are new inodes.
+		time.Sleep(time.Second)
+		after := spoolInodes(t)
+		if len(after) != len(before) {
+			t.Fatalf("the spool holds %d files after sudo %v, %d before", len(after), c.argv, len(before))
+		}
+		used := 0
+		for ino := range before {
+			if !after[ino] {
+				used++
+			}
+		}
+		if used != c.used {
+			t.Errorf("sudo %v used up %d of the spool's files, want %d", c.argv, used, c.used)
+		}
+	}
+}
+
+// spoolInodes returns the inodes of the files in jitd's recording spool.
+func spoolInodes(t *testing.T) map[uint64]bool {
+	t.Helper()
+	ents, err := os.ReadDir("/run/jitd/spool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[uint64]bool{}
+	for _, e := range ents {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[info.Sys().(*syscall.Stat_t).Ino] = true
+	}
+	return out
+}
+
 // watchSpool waits until jitd's recording spool is full, and returns a
 // function that counts the files claimed from it since.
 func watchSpool(t *testing.T) func() int {

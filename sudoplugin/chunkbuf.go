@@ -82,6 +82,9 @@ type chunkBufs struct {
 type mapping struct {
 	mem  []byte // the whole mapping
 	file int    // the spool file mapped, or -1 for anonymous memory
+	// name is the spool file's claimed name until the buffer is first
+	// handed out; at release, a file still named goes back to the spool.
+	name string
 }
 
 // mapAhead maps the first anonymous buffers; call it on sudo's thread.
@@ -183,23 +186,9 @@ func (c *chunkBufs) markMapped(b []byte, m mapping) {
 func (c *chunkBufs) get() []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var b []byte
-	if n := len(c.files); n > 0 {
-		b = c.files[n-1]
-		c.files = c.files[:n-1]
-	} else if n := len(c.free); n > 0 {
-		b = c.free[n-1]
-		c.free = c.free[:n-1]
-	} else if n := len(c.fresh); n > 0 {
-		b = c.fresh[n-1]
-		c.fresh = c.fresh[:n-1]
-	} else {
-		m, err := mapChunk()
-		if err != nil {
-			return make([]byte, 0, chunkSize)
-		}
-		c.markMapped(m, mapping{mem: m[:cap(m)], file: -1})
-		b = m
+	b := c.takeFile()
+	if b == nil {
+		b = c.takeAnon()
 	}
 	if len(c.files)+len(c.free) == 0 {
 		select {
@@ -208,6 +197,61 @@ func (c *chunkBufs) get() []byte {
 		}
 	}
 	return b[:0]
+}
+
+// takeFile takes a ready spool file's buffer, or returns nil. c.mu is held.
+func (c *chunkBufs) takeFile() []byte {
+	for len(c.files) > 0 {
+		n := len(c.files)
+		b := c.files[n-1]
+		c.files = c.files[:n-1]
+		if c.ownFile(b) {
+			return b
+		}
+		c.unmap(b)
+	}
+	return nil
+}
+
+// takeAnon takes an anonymous buffer: a ready one, else one mapped ahead,
+// else a new one (the Go heap if mapping fails). c.mu is held.
+func (c *chunkBufs) takeAnon() []byte {
+	if n := len(c.free); n > 0 {
+		b := c.free[n-1]
+		c.free = c.free[:n-1]
+		return b
+	}
+	if n := len(c.fresh); n > 0 {
+		b := c.fresh[n-1]
+		c.fresh = c.fresh[:n-1]
+		return b
+	}
+	m, err := mapChunk()
+	if err != nil {
+		return make([]byte, 0, chunkSize)
+	}
+	c.markMapped(m, mapping{mem: m[:cap(m)], file: -1})
+	return m
+}
+
+// ownFile readies a spool file's buffer for data the first time it is
+// handed out: the file loses its name, so that what is recorded lies in a
+// file nobody else can reach, and gets the data field's name. It says
+// whether the file may take data. c.mu is held.
+func (c *chunkBufs) ownFile(b []byte) bool {
+	p := unsafe.SliceData(b[:1])
+	m := c.mapped[p]
+	if m.name == "" {
+		return true
+	}
+	claim := spool.Claimed{FD: m.file, Name: m.name}
+	m.name = ""
+	c.mapped[p] = m
+	if claim.Unlink() != nil {
+		return false
+	}
+	copy(m.mem, recording.FieldData+"\n")
+	return true
 }
 
 // isMapped says whether b (from get) is a mapping, not Go heap.
@@ -285,8 +329,9 @@ func (c *chunkBufs) release() {
 	c.free, c.fresh, c.files = nil, nil, nil
 }
 
-// unmap unmaps a mapped buffer, closing its spool file; a heap buffer is
-// left to the collector. c.mu is held.
+// unmap unmaps a mapped buffer, closing its spool file, or giving it back
+// to the spool if it was never handed out; a heap buffer is left to the
+// collector. c.mu is held.
 func (c *chunkBufs) unmap(b []byte) {
 	p := unsafe.SliceData(b[:1])
 	m, ok := c.mapped[p]
@@ -296,7 +341,8 @@ func (c *chunkBufs) unmap(b []byte) {
 	delete(c.mapped, p)
 	munmap(m.mem)
 	if m.file >= 0 {
-		unix.Close(m.file)
+		claim := spool.Claimed{FD: m.file, Name: m.name}
+		claim.Return(c.spoolDir)
 	}
 }
 
@@ -308,20 +354,23 @@ func munmap(mem []byte) {
 var errNoSpool = errors.New("no spool")
 
 // claimChunkFile claims a file from jitd's spool and maps it as a chunk
-// buffer: the data field's name is written, and the pages are mapped in
-// ahead so that the relay thread takes no fault. Root only: journald
-// reads a file that is not a sealed memfd only from root.
+// buffer, its pages mapped in ahead so that the relay thread takes no
+// fault. The file keeps its claimed name until the buffer is first handed
+// out (ownFile), so that a recording that needs fewer buffers than it
+// readied gives the rest back to the spool at release: most commands
+// print far less than a chunk. Root only: journald reads a file that is
+// not a sealed memfd only from root.
 func claimChunkFile(dir string) ([]byte, mapping, error) {
 	if dir == "" || unix.Geteuid() != 0 {
 		return nil, mapping{}, errNoSpool
 	}
-	fd, err := spool.Claim(dir)
+	claim, err := spool.ClaimNamed(dir)
 	if err != nil {
 		return nil, mapping{}, err
 	}
-	p, err := unix.MmapPtr(fd, 0, nil, spool.FileSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	p, err := unix.MmapPtr(claim.FD, 0, nil, spool.FileSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
-		unix.Close(fd)
+		claim.Return(dir)
 		return nil, mapping{}, fmt.Errorf("chunk file: %w", err)
 	}
 	mem := unsafe.Slice((*byte)(p), spool.FileSize)
@@ -329,8 +378,7 @@ func claimChunkFile(dir string) ([]byte, mapping, error) {
 	if unix.Madvise(mem, unix.MADV_POPULATE_WRITE) != nil {
 		faultIn(mem) // kernels before 5.14
 	}
-	copy(mem, recording.FieldData+"\n")
-	return mem[chunkDataAt : chunkDataAt : chunkDataAt+chunkSize], mapping{mem: mem, file: fd}, nil
+	return mem[chunkDataAt : chunkDataAt : chunkDataAt+chunkSize], mapping{mem: mem, file: claim.FD, name: claim.Name}, nil
 }
 
 func mapChunk() ([]byte, error) {

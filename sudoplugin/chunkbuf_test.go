@@ -105,12 +105,7 @@ func TestChunkBufsRefill(t *testing.T) {
 // it, the file cut to the entry) and is no buffer any more; a buffer given
 // back serves again.
 func TestChunkBufsSpoolFile(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the spool is root's: run the tests as root")
-		}
-		t.Skip("the spool is root's: run as root")
-	}
+	needRoot(t)
 	dir := filepath.Join(t.TempDir(), "spool")
 	if _, err := (&spool.Spool{Dir: dir, Slots: 3}).Fill(); err != nil {
 		t.Fatal(err)
@@ -177,5 +172,56 @@ func TestChunkBufsSpoolFile(t *testing.T) {
 	c.put(append(small, "x"...))
 	if len(c.files) != 1 {
 		t.Errorf("%d spool files ready after put, want 1", len(c.files))
+	}
+}
+
+// Spool files readied but never handed out go back to the spool at
+// release; one handed out loses its name at once and is not given back.
+func TestChunkBufsGiveBackUnusedFiles(t *testing.T) {
+	needRoot(t)
+	dir := filepath.Join(t.TempDir(), "spool")
+	if _, err := (&spool.Spool{Dir: dir, Slots: 3}).Fill(); err != nil {
+		t.Fatal(err)
+	}
+	count := func() (free, taken int) {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), "free-") {
+				free++
+			} else {
+				taken++
+			}
+		}
+		return free, taken
+	}
+	c := chunkBufs{spoolDir: dir}
+	c.mapAhead()
+	c.touch()
+	if free, taken := count(); free != 1 || taken != chunkBufsAhead {
+		t.Fatalf("after touch: %d free, %d claimed names; want 1 and %d", free, taken, chunkBufsAhead)
+	}
+	b := c.get()
+	if free, taken := count(); free != 1 || taken != chunkBufsAhead-1 {
+		t.Fatalf("a buffer handed out kept its name: %d free, %d claimed names", free, taken)
+	}
+	c.put(append(b, "secret"...)) // used: it must not go back
+	c.release()
+	if free, taken := count(); free != 1+chunkBufsAhead-1 || taken != 0 {
+		t.Errorf("after release: %d free, %d claimed names; want %d and 0", free, taken, chunkBufsAhead)
+	}
+}
+
+// needRoot fails the test under CI and skips it elsewhere unless it runs
+// as root: the spool is root's.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the spool is root's: run the tests as root")
+		}
+		t.Skip("the spool is root's: run as root")
 	}
 }

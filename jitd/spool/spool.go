@@ -16,9 +16,12 @@
 // "free-K" (K = 0, 1, …), each FileSize bytes long with its pages written,
 // in a directory only root may enter. A consumer claims one by renaming it
 // to a name of its own (rename is atomic: of two claimers, one wins), opens
-// it, and unlinks it, so that the file is its alone. jitd refills the slots
-// once the claims have stopped for a moment, so that the refill does not
-// compete with the command whose output is being recorded.
+// it, and unlinks it before it writes anything, so that the file is its
+// alone. A claimer that took files ahead of need gives back the ones it did
+// not use, untouched, by renaming them to a free slot again (Return); jitd
+// removes claimed names that are left more than a minute. jitd refills the
+// slots once the claims have stopped for a moment, so that the refill does
+// not compete with the command whose output is being recorded.
 package spool
 
 import (
@@ -75,7 +78,7 @@ func (s *Spool) Fill() (int, error) {
 	s.removeStale(slots)
 	created := 0
 	for k := 0; k < slots; k++ {
-		name := filepath.Join(s.Dir, "free-"+strconv.Itoa(k))
+		name := slotName(s.Dir, k)
 		if _, err := os.Lstat(name); err == nil {
 			continue
 		}
@@ -222,38 +225,121 @@ var ErrEmpty = errors.New("spool: no file ready")
 // name left, FileSize bytes long. The caller writes from offset 0 and
 // truncates the file to what it wrote.
 func Claim(dir string) (int, error) {
-	if err := checkDir(dir); err != nil {
+	c, err := ClaimNamed(dir)
+	if err != nil {
 		return -1, err
+	}
+	if err := c.Unlink(); err != nil {
+		c.Close()
+		return -1, err
+	}
+	return c.FD, nil
+}
+
+// Claimed is a file taken from the spool that still has a name, so that it
+// can go back unused.
+type Claimed struct {
+	FD   int
+	Name string // "" once unlinked
+}
+
+// ClaimNamed takes a file from the spool like Claim, but leaves it a name
+// of the claimer's own until Unlink, so that Return can give it back. The
+// caller writes nothing into it before Unlink: only a file nobody else
+// can reach holds what is recorded.
+func ClaimNamed(dir string) (Claimed, error) {
+	if err := checkDir(dir); err != nil {
+		return Claimed{}, err
 	}
 	// A name of this claim's own: renaming onto another claimer's name
 	// would take its file. RENAME_NOREPLACE makes sure.
 	var r [8]byte
 	if _, err := unix.Getrandom(r[:], 0); err != nil {
-		return -1, fmt.Errorf("spool: claim: %w", err)
+		return Claimed{}, fmt.Errorf("spool: claim: %w", err)
 	}
 	mine := filepath.Join(dir, fmt.Sprintf("taken-%d-%x", os.Getpid(), r))
 	for k := 0; k < MaxSlots; k++ {
-		err := unix.Renameat2(unix.AT_FDCWD, filepath.Join(dir, "free-"+strconv.Itoa(k)), unix.AT_FDCWD, mine, unix.RENAME_NOREPLACE)
+		err := unix.Renameat2(unix.AT_FDCWD, slotName(dir, k), unix.AT_FDCWD, mine, unix.RENAME_NOREPLACE)
 		if errors.Is(err, unix.ENOENT) {
 			continue
 		}
 		if err != nil {
-			return -1, fmt.Errorf("spool: claim: %w", err)
+			return Claimed{}, fmt.Errorf("spool: claim: %w", err)
 		}
 		fd, err := unix.Open(mine, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
-		unix.Unlink(mine)
 		if err != nil {
-			return -1, fmt.Errorf("spool: claim: %w", err)
+			unix.Unlink(mine)
+			return Claimed{}, fmt.Errorf("spool: claim: %w", err)
 		}
-		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != 0 || st.Nlink != 0 || st.Size != FileSize {
-			unix.Close(fd)
-			return -1, fmt.Errorf("spool: claim: %s is not a file of root's alone, %d bytes long", mine, FileSize)
+		c := Claimed{FD: fd, Name: mine}
+		if !c.is(1) {
+			unix.Unlink(mine)
+			c.Close()
+			return Claimed{}, fmt.Errorf("spool: claim: %s is not a file of root's alone, %d bytes long", mine, FileSize)
 		}
-		return fd, nil
+		return c, nil
 	}
-	return -1, ErrEmpty
+	return Claimed{}, ErrEmpty
 }
+
+// is says whether c is a regular file of root's, FileSize bytes long, with
+// links names.
+func (c *Claimed) is(links uint64) bool {
+	var st unix.Stat_t
+	return unix.Fstat(c.FD, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Uid == 0 &&
+		uint64(st.Nlink) == links && st.Size == FileSize
+}
+
+// Unlink removes the claim's name, and checks that no other name is left:
+// the file is the claimer's alone then, to write what it records into.
+func (c *Claimed) Unlink() error {
+	if c.Name == "" {
+		return nil
+	}
+	name := c.Name
+	c.Name = ""
+	if err := unix.Unlink(name); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("spool: claim: %w", err)
+	}
+	// ENOENT: jitd removed a claim left for more than a minute; the open
+	// file is still the claimer's.
+	if !c.is(0) {
+		return fmt.Errorf("spool: claim: %s is not a file of root's alone, %d bytes long", name, FileSize)
+	}
+	return nil
+}
+
+// Return gives an unused claimed file back to the spool, in a free slot,
+// and closes it; without a free slot (jitd refilled them all meanwhile) or
+// once unlinked, the file is dropped.
+func (c *Claimed) Return(dir string) {
+	defer c.Close()
+	if c.Name == "" || !c.is(1) {
+		c.Unlink()
+		return
+	}
+	for k := 0; k < MaxSlots; k++ {
+		err := unix.Renameat2(unix.AT_FDCWD, c.Name, unix.AT_FDCWD, slotName(dir, k), unix.RENAME_NOREPLACE)
+		if err == nil {
+			c.Name = ""
+			return
+		}
+		if !errors.Is(err, unix.EEXIST) {
+			break // gone (removed as stale) or the spool is broken
+		}
+	}
+	c.Unlink()
+}
+
+// Close closes the claimed file (its name, if any, stays).
+func (c *Claimed) Close() {
+	if c.FD >= 0 {
+		unix.Close(c.FD)
+		c.FD = -1
+	}
+}
+
+func slotName(dir string, k int) string { return filepath.Join(dir, "free-"+strconv.Itoa(k)) }
 
 // HugePages says whether dir lies on a tmpfs that gives files huge pages
 // (huge=within_size or huge=always), as run-jitd-spool.mount mounts the

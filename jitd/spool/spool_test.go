@@ -74,6 +74,82 @@ func TestFillAllocatesAndClaimTakesEachFileOnce(t *testing.T) {
 	}
 }
 
+// A file claimed with its name kept goes back to a free slot unused, and
+// is dropped once it was unlinked for data or removed as stale.
+func TestReturnGivesAnUnusedClaimBack(t *testing.T) {
+	s := newSpool(t, 2)
+	ino := func(name string) uint64 {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(s.Dir, name), &st); err != nil {
+			return 0
+		}
+		return st.Ino
+	}
+	claim := func() Claimed {
+		t.Helper()
+		c, err := ClaimNamed(s.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	was := ino("free-0")
+	c := claim()
+	if ino("free-0") != 0 || ino(filepath.Base(c.Name)) != was {
+		t.Fatalf("claimed free-0 (inode %d) as %s: free-0 now %d, the claim %d", was, c.Name, ino("free-0"), ino(filepath.Base(c.Name)))
+	}
+	c.Return(s.Dir)
+	if ino("free-0") != was || c.FD != -1 {
+		t.Fatalf("returned: free-0 is inode %d, want %d; fd %d", ino("free-0"), was, c.FD)
+	}
+
+	// jitd refilled the slot meanwhile: the file takes the next free one,
+	// and jitd's next fill removes it as beyond the spool's size.
+	c = claim()
+	if _, err := s.Fill(); err != nil {
+		t.Fatal(err)
+	}
+	c.Return(s.Dir)
+	if ino("free-2") == 0 {
+		t.Fatal("a file given back while its slot was refilled was not kept in another")
+	}
+	if _, err := s.Fill(); err != nil || ino("free-2") != 0 {
+		t.Fatalf("fill kept free-2 beyond 2 slots (%v)", err)
+	}
+
+	// Unlinked for data, or removed as stale: it does not come back.
+	for _, lose := range []func(c *Claimed) error{
+		func(c *Claimed) error { return c.Unlink() },
+		func(c *Claimed) error { return os.Remove(c.Name) },
+	} {
+		c = claim()
+		if err := lose(&c); err != nil {
+			t.Fatal(err)
+		}
+		c.Return(s.Dir)
+		if n := len(names(t, s.Dir)); n != 1 {
+			t.Errorf("after giving back a lost claim the spool holds %v, want one file", names(t, s.Dir))
+		}
+		if _, err := s.Fill(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// names lists dir.
+func names(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
 func TestClaimRefusesADirectoryOthersMayUse(t *testing.T) {
 	s := newSpool(t, 1)
 	if err := os.Chmod(s.Dir, 0o755); err != nil {
