@@ -637,15 +637,8 @@ func TestSudoSIGPIPE(t *testing.T) {
 // An allowed command is a session in jitd while it runs (sudo's pid, grant,
 // tty, command) and closed with its exit status afterwards.
 func TestSudoSession(t *testing.T) {
-	sb, j := sudoSandbox(t, "")
-	id := grantSudo(t, sb, "jitalice", "10m", nil, "/bin/sh")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	done := make(chan sandbox.Result, 1)
-	go func() {
-		done <- sb.RunAsTTY("jitalice", 20*time.Second, "", nil, "/usr/bin/sudo", "-n", "/bin/sh", "-c", "sleep 2; exit 7")
-	}()
-	open := waitOpenSession(t, ctx, j, "jitalice", done)
+	rs := startSudoSh(t, true, "sleep 2; exit 7")
+	sb, j, ctx, id, open, done := rs.sb, rs.j, rs.ctx, rs.grantID, rs.open, rs.done
 	if open.GrantID != id || open.Kind != grant.KindSudo || !strings.HasPrefix(open.TTY, "/dev/pts/") ||
 		open.Command != `/bin/sh -c "sleep 2; exit 7"` || open.RunAs != "root" {
 		t.Errorf("open session: %+v", *open)
@@ -674,6 +667,35 @@ func TestSudoSession(t *testing.T) {
 	}
 }
 
+// runningSudo is a command jitalice runs through sudo under a grant.
+type runningSudo struct {
+	sb      *sandbox.Sandbox
+	j       *sandbox.Jitd
+	ctx     context.Context
+	grantID string
+	open    *grant.Session        // jitd's open session for it
+	done    <-chan sandbox.Result // the command's end
+}
+
+// startSudoSh grants jitalice /bin/sh, starts `sudo -n /bin/sh -c script`
+// (on a terminal if tty), and returns once jitd has its open session.
+func startSudoSh(t *testing.T, tty bool, script string) runningSudo {
+	t.Helper()
+	sb, j := sudoSandbox(t, "")
+	id := grantSudo(t, sb, "jitalice", "10m", nil, "/bin/sh")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	done := make(chan sandbox.Result, 1)
+	go func() {
+		if tty {
+			done <- sb.RunAsTTY("jitalice", 20*time.Second, "", nil, "/usr/bin/sudo", "-n", "/bin/sh", "-c", script)
+		} else {
+			done <- sudoAs(sb, "jitalice", nil, "-n", "/bin/sh", "-c", script)
+		}
+	}()
+	return runningSudo{sb: sb, j: j, ctx: ctx, grantID: id, open: waitOpenSession(t, ctx, j, "jitalice", done), done: done}
+}
+
 // waitOpenSession returns user's open session once jitd has it, failing
 // with what the command (done) returned if none shows up.
 func waitOpenSession(t *testing.T, ctx context.Context, j *sandbox.Jitd, user string, done <-chan sandbox.Result) *grant.Session {
@@ -694,17 +716,10 @@ func waitOpenSession(t *testing.T, ctx context.Context, j *sandbox.Jitd, user st
 // A command whose end jitd cannot be told (jitd stopped while it ran) has
 // its end, exit status included, written to journald by the plugin.
 func TestSudoEndWithoutJitd(t *testing.T) {
-	sb, j := sudoSandbox(t, "")
-	id := grantSudo(t, sb, "jitalice", "10m", nil, "/bin/sh")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	done := make(chan sandbox.Result, 1)
-	go func() {
-		done <- sudoAs(sb, "jitalice", nil, "-n", "/bin/sh", "-c", "sleep 2; exit 5")
-	}()
-	sessionID := waitOpenSession(t, ctx, j, "jitalice", done).ID
-	j.Proc.Stop()
-	if r := <-done; r.Code != 5 {
+	rs := startSudoSh(t, false, "sleep 2; exit 5")
+	sb, id, sessionID := rs.sb, rs.grantID, rs.open.ID
+	rs.j.Proc.Stop()
+	if r := <-rs.done; r.Code != 5 {
 		t.Fatalf("want exit 5, got %s", r)
 	}
 	ends := sb.WaitJournal(10*time.Second, nil, "SYSLOG_IDENTIFIER=jit_sudo", "JIT_EVENT=sudo.end")
