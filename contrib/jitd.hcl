@@ -54,9 +54,11 @@ warn_before = ["5m", "1m"]
 #              "/usr/bin/journalctl \"\""          no arguments
 #              "/usr/bin/journalctl -u nginx *"    globs in arguments
 #              "ALL"                               anything, shells included
-#   runas    target users; default: root only. sudo -g may name only a
-#            group the target user has, except under runas ["ALL"],
-#            which allows any user and any group.
+#   runas    target users; default: root only.
+#   runas_groups
+#            groups sudo -g may name besides the target user's own, as in
+#            sudoers' (root : adm); "ALL" for any. runas ["ALL"] without
+#            runas_groups allows any user and any group.
 #   window   when the rule applies, e.g. "Mon-Fri 09:00-17:00",
 #            "Sat,Sun 10:00-14:00", "Daily 22:00-06:00"; default: always.
 #   timezone IANA zone of the windows, e.g. "Europe/Berlin"; default UTC.

@@ -540,6 +540,46 @@ func TestSudoRunAs(t *testing.T) {
 	}
 }
 
+// A standing rule with runas_groups is sudoers' (users : groups): the real
+// sudo under jit decides every -u/-g combination as under sudoers with the
+// same rule, and sudo -l shows it the way sudoers does.
+func TestSudoRuleRunAsGroups(t *testing.T) {
+	sb, _ := sudoSandbox(t, sandbox.TestPolicy+`
+rule "id-sre" {
+  users        = ["jitalice"]
+  commands     = ["/usr/bin/id"]
+  runas        = ["root", "jitbob"]
+  runas_groups = ["jitsre"]
+}
+`)
+	cases := [][]string{
+		nil, {"-g", "jitsre"}, {"-u", "root", "-g", "jitsre"}, {"-u", "jitalice", "-g", "jitsre"}, {"-g", "jitusers"},
+		{"-u", "root", "-g", "root"}, {"-u", "jitbob"}, {"-u", "jitbob", "-g", "jitsre"}, {"-u", "jitbob", "-g", "jitusers"},
+		{"-g", "jitoncall"}, {"-u", "root", "-g", "jitoncall"}, {"-u", "jitalice"}, {"-u", "jitlead"}, {"-u", "jitlead", "-g", "jitsre"},
+	}
+	jit := runIDs(sb, cases)
+	if r := sudoAs(sb, "jitalice", nil, "-n", "-l"); r.Code != 0 || !strings.Contains(r.Stdout, "(root, jitbob : jitsre) /usr/bin/id") {
+		t.Errorf("sudo -l does not show the rule's runas groups: %s", r)
+	}
+	wantDenied(t, "-g jitoncall says what the rule allows", sudoAs(sb, "jitalice", nil, "-n", "-g", "jitoncall", "/usr/bin/id"),
+		`standing rule "id-sre" lets jitalice run this only as root or jitbob or with group jitsre`)
+	writeSudoersConf(sb, "jitalice ALL=(root, jitbob : jitsre) NOPASSWD: /usr/bin/id\n")
+	sudoers := runIDs(sb, cases)
+	allowed := 0
+	for i, c := range cases {
+		if (jit[i].Code == 0) != (sudoers[i].Code == 0) || jit[i].Stdout != sudoers[i].Stdout {
+			t.Errorf("sudo -n %s /usr/bin/id: jit exit %d %q, sudoers exit %d %q", strings.Join(c, " "),
+				jit[i].Code, jit[i].Stdout, sudoers[i].Code, sudoers[i].Stdout)
+		}
+		if jit[i].Code == 0 {
+			allowed++
+		}
+	}
+	if allowed < 5 || allowed == len(cases) {
+		t.Errorf("jit allowed %d of %d cases: the comparison needs both answers", allowed, len(cases))
+	}
+}
+
 // runIDs runs sudo -n FLAGS /usr/bin/id for each flag set as jitalice;
 // id prints the real uid, gid and groups (its default output).
 func runIDs(sb *sandbox.Sandbox, cases [][]string) []sandbox.Result {

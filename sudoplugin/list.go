@@ -91,7 +91,7 @@ func (p *plugin) list(argv []string, verbose bool, other string) (int, string) {
 			if len(r.Windows) > 0 {
 				fmt.Fprintf(&b, "        only during %s\n", r.Schedule)
 			}
-			spec := runAsSpec(r.RunAs, "")
+			spec := runAsSpec(r.RunAs, strings.Join(r.RunAsGroups, ", "))
 			for _, c := range r.Commands {
 				fmt.Fprintf(&b, "        %s %s\n", spec, c)
 			}

@@ -30,9 +30,12 @@ type RuleStatus struct {
 	Commands []string `json:"commands"`
 	// RunAs lists the target users; never empty (root when the policy
 	// names none).
-	RunAs    []string `json:"runas"`
-	Windows  []string `json:"windows,omitempty"`
-	Timezone string   `json:"timezone,omitempty"`
+	RunAs []string `json:"runas"`
+	// RunAsGroups lists the groups sudo -g may name besides the target
+	// user's own.
+	RunAsGroups []string `json:"runas_groups,omitempty"`
+	Windows     []string `json:"windows,omitempty"`
+	Timezone    string   `json:"timezone,omitempty"`
 	// Schedule is the windows as jitd reads them ("Mon-Fri 09:00-17:00
 	// Europe/Berlin"), or "always".
 	Schedule string `json:"schedule"`

@@ -235,7 +235,7 @@ func (e *grantEntry) coverage(req *Request, needShell bool) Code {
 }
 
 func (r *ruleEntry) coverage(req *Request, needShell bool) Code {
-	return coverage(req, needShell, r.patterns, runAsAllowed(req, r.runAs, nil))
+	return coverage(req, needShell, r.patterns, runAsAllowed(req, r.runAs, r.runAsGroups))
 }
 
 // runAsAllowed applies sudoers' Runas_Spec to the target of req, where
@@ -567,7 +567,7 @@ func explain(req *Request, set *Set, c *candidate, now time.Time, needShell bool
 		if c.g != nil {
 			users, groups = c.g.runAsLists()
 		} else {
-			users = c.r.runAs
+			users, groups = c.r.runAs, c.r.runAsGroups
 		}
 		target := req.RunAs
 		if target == "" {

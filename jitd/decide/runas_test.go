@@ -88,8 +88,9 @@ func TestRunAsGroup(t *testing.T) {
 	}
 }
 
-// Rules have target users only; -g follows the same sudoers rules, and
-// runas ALL keeps allowing any group, as jit always documented.
+// Rules follow the same sudoers rules for -g: the groups they list
+// (runas_groups), the target's own groups, and runas ALL alone allowing
+// any group, as jit always documented.
 func TestRuleRunAsGroup(t *testing.T) {
 	rules := []grant.Rule{{Name: "id", Users: []string{"alice"}, Commands: []string{"/usr/bin/id"}}}
 	set, err := NewSet(nil, rules)
@@ -110,6 +111,22 @@ func TestRuleRunAsGroup(t *testing.T) {
 	r.RunAs = "bob"
 	if d := Decide(r, set, now); !d.Allow {
 		t.Errorf("runas ALL rule must allow -u bob -g adm: %s", d.Reason)
+	}
+
+	// alice ALL=(root:adm) /usr/bin/id as a rule.
+	set, _ = NewSet(nil, []grant.Rule{{Name: "id", Users: []string{"alice"}, Commands: []string{"/usr/bin/id"}, RunAsGroups: []string{"adm"}}})
+	for _, c := range []struct {
+		runas, group string
+		allow        bool
+	}{{"alice", "adm", true}, {"root", "adm", true}, {"", "", true}, {"alice", "shadow", false}, {"bob", "adm", false}} {
+		r.RunAs, r.RunAsGroup, r.RunAsUserGroups = c.runas, c.group, nil
+		d := Decide(r, set, now)
+		if d.Allow != c.allow {
+			t.Errorf("(root:adm) rule, -u %q -g %q: allow %v, want %v: %s", c.runas, c.group, d.Allow, c.allow, d.Reason)
+		}
+		if !c.allow && (d.Code != CodeRunAs || !strings.Contains(d.Reason, `standing rule "id" lets alice run this only as root or with group adm (-u root, -g adm, or both)`)) {
+			t.Errorf("(root:adm) rule, -u %q -g %q: %s %q", c.runas, c.group, d.Code, d.Reason)
+		}
 	}
 }
 

@@ -41,10 +41,11 @@ type grantEntry struct {
 type ruleEntry struct {
 	r grant.Rule
 	// order is the rule's place in the policy file, which listings keep.
-	order    int
-	runAs    []string
-	patterns []cmdmatch.Pattern
-	sched    *window.Schedule
+	order       int
+	runAs       []string
+	runAsGroups []string
+	patterns    []cmdmatch.Pattern
+	sched       *window.Schedule
 }
 
 // NewSet compiles and indexes grants (in any state: active ones allow,
@@ -198,7 +199,7 @@ func compileRule(r grant.Rule) (*ruleEntry, error) {
 	if len(r.Commands) == 0 {
 		return nil, fmt.Errorf("rule %q lists no commands; name them, or ALL", name)
 	}
-	e := &ruleEntry{r: r, runAs: r.RunAs}
+	e := &ruleEntry{r: r, runAs: r.RunAs, runAsGroups: r.RunAsGroups}
 	if len(e.runAs) == 0 {
 		e.runAs = []string{grant.DefaultRunAs}
 	}

@@ -104,9 +104,12 @@ type Rule struct {
 	Users    []string `json:"users"`
 	Commands []string `json:"commands"`
 	// RunAs lists the permitted target users; empty means root only.
-	RunAs    []string `json:"runas,omitempty"`
-	Windows  []string `json:"windows,omitempty"`
-	Timezone string   `json:"timezone,omitempty"`
+	RunAs []string `json:"runas,omitempty"`
+	// RunAsGroups lists the groups sudo -g may name besides the target
+	// user's own, as in sudoers' (users : groups).
+	RunAsGroups []string `json:"runas_groups,omitempty"`
+	Windows     []string `json:"windows,omitempty"`
+	Timezone    string   `json:"timezone,omitempty"`
 }
 
 // SessionState is the life-cycle state of an elevated session.

@@ -306,6 +306,7 @@ func (d *decoder) rule(b *hcl.Block) (grant.Rule, bool) {
 			{Name: "users", Required: true},
 			{Name: "commands", Required: true},
 			{Name: "runas"},
+			{Name: "runas_groups"},
 			{Name: "window"},
 			{Name: "timezone"},
 		},
@@ -343,6 +344,17 @@ func (d *decoder) rule(b *hcl.Block) (grant.Rule, bool) {
 					continue
 				}
 				r.RunAs = append(r.RunAs, it.s)
+			}
+		}
+	}
+	if a := attrs["runas_groups"]; a != nil {
+		if items, ok := d.strList(a); ok {
+			for _, it := range items {
+				if why := checkName(it.s); why != "" && it.s != "ALL" {
+					d.errorf(it.rng, "Invalid runas group", "runas_groups %s: %s; runas_groups lists group names (or ALL).", quote(it.s), why)
+					continue
+				}
+				r.RunAsGroups = append(r.RunAsGroups, it.s)
 			}
 		}
 	}

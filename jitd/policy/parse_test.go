@@ -44,12 +44,13 @@ func TestParseValidFile(t *testing.T) {
 		WarnBefore:      []time.Duration{15 * time.Minute, 5 * time.Minute, time.Minute},
 		Rules: []grant.Rule{
 			{
-				Name:     "web-restarts",
-				Users:    []string{"%web"},
-				Commands: []string{"/usr/bin/systemctl restart nginx", "/usr/bin/journalctl -u nginx *"},
-				RunAs:    []string{"root"},
-				Windows:  []string{"Mon-Fri 09:00-17:00"},
-				Timezone: "Europe/Berlin",
+				Name:        "web-restarts",
+				Users:       []string{"%web"},
+				Commands:    []string{"/usr/bin/systemctl restart nginx", "/usr/bin/journalctl -u nginx *"},
+				RunAs:       []string{"root"},
+				RunAsGroups: []string{"adm"},
+				Windows:     []string{"Mon-Fri 09:00-17:00"},
+				Timezone:    "Europe/Berlin",
 			},
 			{
 				Name:     "status-for-all",
@@ -221,7 +222,8 @@ func TestParseBrokenFiles(t *testing.T) {
 			`rules.hcl:8:6: Duplicate rule name: rule "web" is already defined at rules.hcl:1:6`,
 			`rules.hcl:9:14: Rule without users: rule "web" names no users`,
 			`rules.hcl:11:15: Invalid runas user: runas "%wheel"`,
-			`rules.hcl:14:20: Missing required argument: The argument "commands" is required`,
+			`rules.hcl:12:26: Invalid runas group: runas_groups "%wheel": character '%' is not allowed`,
+			`rules.hcl:15:20: Missing required argument: The argument "commands" is required`,
 		}},
 		{"unknown.hcl", []string{
 			`unknown.hcl:1:1: Unsupported argument: An argument named "approver" is not expected here. Did you mean "approvers"?`,

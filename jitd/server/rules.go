@@ -36,7 +36,8 @@ func (s *Server) handleRules(w http.ResponseWriter, r *http.Request, c *caller) 
 		}
 		out.Rules = append(out.Rules, api.RuleStatus{
 			Name: st.Rule.Name, Via: st.Via, Commands: slices.Clone(st.Rule.Commands), RunAs: slices.Clone(runas),
-			Windows: slices.Clone(st.Rule.Windows), Timezone: st.Rule.Timezone, Schedule: st.Schedule,
+			RunAsGroups: slices.Clone(st.Rule.RunAsGroups),
+			Windows:     slices.Clone(st.Rule.Windows), Timezone: st.Rule.Timezone, Schedule: st.Schedule,
 			// In the rule's zone, so that the offset on the wire is the
 			// one the rule is written in.
 			Open: st.Open, Closes: inZone(st.Closes, st.Location), Opens: inZone(st.Opens, st.Location),

@@ -9,6 +9,7 @@ rule "web" {
   users    = []
   commands = ["/usr/bin/true"]
   runas    = ["%wheel"]
+  runas_groups = ["adm", "%wheel"]
 }
 
 rule "no-commands" {

@@ -15,6 +15,7 @@ rule "web-restarts" {
   users    = ["%web"]
   commands = ["/usr/bin/systemctl restart nginx", "/usr/bin/journalctl -u nginx *"]
   runas    = ["root"]
+  runas_groups = ["adm"]
   window   = ["Mon-Fri 09:00-17:00"]
   timezone = "Europe/Berlin"
 }

@@ -36,7 +36,11 @@ func (c *cli) rules(ctx context.Context, args []string) error {
 	}
 	t := newTable(c.stdout, "RULE", "VIA", "RUNAS", "COMMANDS", "WINDOW", "NOW")
 	for _, r := range rs.Rules {
-		t.row(r.Name, r.Via, strings.Join(r.RunAs, ","), strings.Join(r.Commands, "; "), r.Schedule, ruleNow(&r, rs.At))
+		runas := strings.Join(r.RunAs, ",")
+		if len(r.RunAsGroups) > 0 {
+			runas += ":" + strings.Join(r.RunAsGroups, ",")
+		}
+		t.row(r.Name, r.Via, runas, strings.Join(r.Commands, "; "), r.Schedule, ruleNow(&r, rs.At))
 	}
 	return t.flush()
 }
