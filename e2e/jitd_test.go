@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -402,5 +403,41 @@ func TestJitdSocketActivationAndNotify(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("no STOPPING=1 after SIGTERM\n%s", proc.Output())
 		}
+	}
+}
+
+// jitd.service's sandboxing must leave jitd what it reads at start: under
+// the /proc its ProcSubset= gives it (pid would hide /proc/sys and the boot
+// ID in it), jitd starts, answers, and registers sessions with the
+// kernel's boot ID.
+func TestJitdStartsUnderItsUnitsProcSubset(t *testing.T) {
+	unit, err := os.ReadFile(filepath.Join(repoRoot(t), "contrib", "systemd", "jitd.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mount := "mount -t proc proc /proc"
+	for _, line := range strings.Split(string(unit), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "ProcSubset="); ok && v == "pid" {
+			mount = "mount -t proc -o subset=pid proc /proc"
+		}
+	}
+	sb := sandbox.New(t)
+	sandbox.RequireProgram(t, "/usr/bin/unshare")
+	j := sb.StartJitd(sandbox.JitdOptions{Policy: sandbox.TestPolicy,
+		Wrap: []string{"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", mount + ` && exec "$@"`, "sh"}})
+	sess, err := j.Client.OpenSession(testCtx(t), &api.SessionSpec{Kind: grant.KindSudo, User: "jitalice", Rule: "test", PID: os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := j.Client.Sessions(testCtx(t), api.SessionFilter{User: "jitalice", Open: true})
+	if err != nil || len(ss) != 1 || ss[0].ID != sess.ID {
+		t.Fatalf("open sessions: %+v, %v", ss, err)
+	}
+	want, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ss[0].BootID != strings.TrimSpace(string(want)) {
+		t.Errorf("session registered with boot %q, want the kernel's %q", ss[0].BootID, strings.TrimSpace(string(want)))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/jitpam/jit/jitd/api"
@@ -88,6 +89,9 @@ type JitdOptions struct {
 	StateDir string
 	// Args are extra command-line flags.
 	Args []string
+	// Wrap, if set, is a command that runs jitd: jitd's path and
+	// arguments are appended to it.
+	Wrap []string
 }
 
 // StartJitd starts the built jitd on SocketPath and waits until it answers.
@@ -100,7 +104,8 @@ func (sb *Sandbox) StartJitd(o JitdOptions) *Jitd {
 		o.StateDir = filepath.Join(sb.Dir, "jitd-state")
 	}
 	args := append([]string{"-socket", SocketPath, "-state", o.StateDir, "-config", PolicyPath, "-log-level", "debug"}, o.Args...)
-	proc := sb.Start("jitd", exec.Command(sb.Artifact("jitd"), args...))
+	argv := append(append(slices.Clone(o.Wrap), sb.Artifact("jitd")), args...)
+	proc := sb.Start("jitd", exec.Command(argv[0], argv[1:]...))
 	j := &Jitd{Proc: proc, Socket: SocketPath, StateDir: o.StateDir, Client: api.NewClient(SocketPath)}
 	sb.t.Cleanup(j.Client.Close)
 	deadline := time.Now().Add(10 * time.Second)
