@@ -283,7 +283,7 @@ func ClaimNamed(dir string) (Claimed, error) {
 }
 
 // is says whether c is a regular file of root's, FileSize bytes long, with
-// links names.
+// exactly links names (hard links) left.
 func (c *Claimed) is(links uint64) bool {
 	var st unix.Stat_t
 	return unix.Fstat(c.FD, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Uid == 0 &&
