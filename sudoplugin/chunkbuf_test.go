@@ -106,7 +106,7 @@ func TestChunkBufsRefill(t *testing.T) {
 // back serves again.
 func TestChunkBufsSpoolFile(t *testing.T) {
 	needRoot(t)
-	dir := filepath.Join(t.TempDir(), "spool")
+	dir := tmpfsSpool(t)
 	if _, err := (&spool.Spool{Dir: dir, Slots: 3}).Fill(); err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestChunkBufsSpoolFile(t *testing.T) {
 // release; one handed out loses its name at once and is not given back.
 func TestChunkBufsGiveBackUnusedFiles(t *testing.T) {
 	needRoot(t)
-	dir := filepath.Join(t.TempDir(), "spool")
+	dir := tmpfsSpool(t)
 	if _, err := (&spool.Spool{Dir: dir, Slots: 3}).Fill(); err != nil {
 		t.Fatal(err)
 	}
@@ -224,4 +224,22 @@ func needRoot(t *testing.T) {
 		}
 		t.Skip("the spool is root's: run as root")
 	}
+}
+
+// tmpfsSpool is a fresh spool directory on a tmpfs, as jitd's is. On a disk
+// file system, writeback would write-protect the mapped pages again at any
+// moment, and the test of "no page faults while filling" would measure
+// that instead.
+func tmpfsSpool(t *testing.T) string {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs("/dev/shm", &st); err != nil || st.Type != unix.TMPFS_MAGIC {
+		t.Fatalf("/dev/shm is not a tmpfs (%v): the spool tests need one", err)
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "jit-spool-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "spool")
 }
